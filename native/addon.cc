@@ -1,0 +1,147 @@
+// Module init only: each export names the syscall or libfuse call behind it.
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "errno_error.h"
+#include "fuse_session.h"
+#include "handle_table.h"
+#include "mem_reader.h"
+#include "ns_info.h"
+
+namespace procfuse {
+namespace {
+
+uint64_t HandleId(const Napi::Value& v) { return static_cast<uint64_t>(v.ToNumber().Int64Value()); }
+
+uint64_t ToAddress(const Napi::Value& v) {
+  if (v.IsBigInt()) {
+    bool lossless = true;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  return static_cast<uint64_t>(v.ToNumber().Int64Value());
+}
+
+// memOpen(pid, writable): pidfd_open + open("/proc/<pid>/mem") -> handle id.
+Napi::Value MemOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].ToNumber().Int32Value();
+  bool writable = info[1].ToBoolean().Value();
+  int err = 0;
+  MemReader* r = MemReader::Open(pid, writable, &err);
+  if (r == nullptr) {
+    ThrowErrnoError(env, "memOpen", err);
+    return env.Undefined();
+  }
+  uint64_t id = HandleTable::Global().Add(std::make_shared<MemHandle>(r));
+  return Napi::Number::New(env, static_cast<double>(id));
+}
+
+MemHandle* GetMem(const Napi::CallbackInfo& info, std::shared_ptr<Handle>* keep) {
+  *keep = HandleTable::Global().Get(HandleId(info[0]));
+  auto* m = dynamic_cast<MemHandle*>(keep->get());
+  if (m == nullptr) ThrowErrnoError(info.Env(), "mem handle", EBADF);
+  return m;
+}
+
+// memAlive(id): pidfd_send_signal(pidfd, 0) == 0
+Napi::Value MemAlive(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Handle> keep;
+  MemHandle* m = GetMem(info, &keep);
+  if (m == nullptr) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), m->reader->Alive());
+}
+
+// memRead(id, addr: bigint, len) -> Buffer (mem_rw semantics; throws EIO etc.)
+Napi::Value MemRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Handle> keep;
+  MemHandle* m = GetMem(info, &keep);
+  if (m == nullptr) return env.Undefined();
+  uint64_t addr = ToAddress(info[1]);
+  size_t len = static_cast<size_t>(info[2].ToNumber().Int64Value());
+  std::vector<char> buf(len);
+  ssize_t n = m->reader->Read(addr, buf.data(), len);
+  if (n < 0) {
+    ThrowErrnoError(env, "memRead", static_cast<int>(-n));
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, buf.data(), static_cast<size_t>(n));
+}
+
+// memWrite(id, addr: bigint, data: Buffer) -> bytes written
+Napi::Value MemWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Handle> keep;
+  MemHandle* m = GetMem(info, &keep);
+  if (m == nullptr) return env.Undefined();
+  uint64_t addr = ToAddress(info[1]);
+  auto data = info[2].As<Napi::Buffer<char>>();
+  ssize_t n = m->reader->Write(addr, data.Data(), data.Length());
+  if (n < 0) {
+    ThrowErrnoError(env, "memWrite", static_cast<int>(-n));
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// bufferHandle(data: Buffer) -> handle id whose reads slice `data`
+Napi::Value BufferHandleNew(const Napi::CallbackInfo& info) {
+  auto data = info[0].As<Napi::Buffer<char>>();
+  auto h = std::make_shared<BufferHandle>();
+  h->data.assign(data.Data(), data.Data() + data.Length());
+  uint64_t id = HandleTable::Global().Add(std::move(h));
+  return Napi::Number::New(info.Env(), static_cast<double>(id));
+}
+
+// closeHandle(id): drops a handle that was never given to the kernel.
+Napi::Value CloseHandle(const Napi::CallbackInfo& info) {
+  HandleTable::Global().Remove(HandleId(info[0]));
+  return info.Env().Undefined();
+}
+
+Napi::Value HandleCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(HandleTable::Global().Size()));
+}
+
+// userNsChain(pid) -> [{ ino: bigint, ownerUid }] via ioctl(NS_GET_PARENT/NS_GET_OWNER_UID)
+Napi::Value UserNsChainJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].ToNumber().Int32Value();
+  std::vector<UserNsLevel> chain;
+  int err = UserNsChain(pid, &chain);
+  if (err != 0) {
+    ThrowErrnoError(env, "userNsChain", err);
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, chain.size());
+  for (size_t i = 0; i < chain.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ino", Napi::BigInt::New(env, chain[i].ino));
+    o.Set("ownerUid", Napi::Number::New(env, chain[i].owner_uid));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("FuseSession", FuseSession::Init(env));
+  exports.Set("memOpen", Napi::Function::New<MemOpen>(env, "memOpen"));
+  exports.Set("memAlive", Napi::Function::New<MemAlive>(env, "memAlive"));
+  exports.Set("memRead", Napi::Function::New<MemRead>(env, "memRead"));
+  exports.Set("memWrite", Napi::Function::New<MemWrite>(env, "memWrite"));
+  exports.Set("bufferHandle", Napi::Function::New<BufferHandleNew>(env, "bufferHandle"));
+  exports.Set("closeHandle", Napi::Function::New<CloseHandle>(env, "closeHandle"));
+  exports.Set("handleCount", Napi::Function::New<HandleCount>(env, "handleCount"));
+  exports.Set("userNsChain", Napi::Function::New<UserNsChainJs>(env, "userNsChain"));
+  return exports;
+}
+
+}  // namespace procfuse
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return procfuse::Init(env, exports); }
+
+NODE_API_MODULE(procfuse_native, InitModule)

@@ -1,0 +1,50 @@
+// Reading and writing another process's memory with the kernel's /proc/<pid>/mem
+// semantics (fs/proc/base.c mem_rw), for one target bound at open.
+//
+// Contract (see SPEC-11..22 in shared/SPEC.md):
+//  - Open() takes a pidfd for the pid and opens the host's /proc/<pid>/mem, which
+//    pins that process's mm (proc_mem_open -> mmgrab). Every later Read/Write is
+//    bound to that mm: after the target exits or execs, they return 0.
+//  - Read/Write return the bytes transferred (> 0), 0 when the mm is gone, or
+//    -errno when nothing could be transferred (-EIO for an unmapped address).
+//    A transfer that runs into an unmapped page is short, never an error.
+//  - Safe to call from any thread, concurrently; never touches napi_env.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+namespace procfuse {
+
+class MemReader {
+ public:
+  // On failure returns nullptr and sets *err to a positive errno (ESRCH when the
+  // process is gone or a zombie, as the host kernel answers).
+  static MemReader* Open(pid_t pid, bool writable, int* err);
+  ~MemReader();
+
+  MemReader(const MemReader&) = delete;
+  MemReader& operator=(const MemReader&) = delete;
+
+  ssize_t Read(uint64_t addr, char* buf, size_t len);
+  ssize_t Write(uint64_t addr, const char* buf, size_t len);
+
+  // True while the process the pidfd names has not been reaped
+  // (pidfd_send_signal(fd, 0) succeeds).
+  bool Alive() const;
+
+  pid_t pid() const { return pid_; }
+  bool writable() const { return writable_; }
+
+ private:
+  MemReader(pid_t pid, bool writable, int pidfd, int memfd)
+      : pid_(pid), writable_(writable), pidfd_(pidfd), memfd_(memfd) {}
+
+  pid_t pid_;
+  bool writable_;
+  int pidfd_;
+  int memfd_;
+};
+
+}  // namespace procfuse

@@ -1,0 +1,2 @@
+export { FsError, toErrno } from './fuse/errno';
+export type { Caller } from './fuse/caller';

@@ -1,0 +1,117 @@
+/**
+ * The C++ addon (native/), loaded from build/Release (or build/Debug).
+ * Each member names the syscall or libfuse call behind it.
+ */
+import path from 'node:path';
+
+export interface NativeRequest {
+  id: number;
+  op: 'lookup' | 'getattr' | 'setattr' | 'readlink' | 'open' | 'readdir' | 'forget';
+  ino: number;
+  name?: Buffer;
+  fh: number;
+  flags: number;
+  off: number;
+  size: number;
+  pid: number;
+  uid: number;
+  gid: number;
+  umask: number;
+}
+
+export interface NativeAttr {
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** seconds since the epoch, used for atime, mtime and ctime */
+  time: number;
+}
+
+export interface NativeEntry {
+  ino: number;
+  generation: number;
+  attr: NativeAttr;
+  entryTimeout: number;
+  attrTimeout: number;
+}
+
+export interface NativeDirent {
+  name: string;
+  ino: number;
+  mode: number;
+  /** d_off cookie of this entry; the next one starts at pos + 1 */
+  pos: number;
+}
+
+export interface NativeOpenFlags {
+  directIo: boolean;
+  keepCache: boolean;
+  nonseekable: boolean;
+}
+
+export interface NativeFuseSession {
+  /** fuse_session_new + fuse_session_mount + fuse_session_loop_mt on worker threads */
+  mount(): void;
+  /** fuse_session_exit + umount2(MNT_DETACH), abort the connection if still busy */
+  close(): void;
+  replyErr(id: number, errno: number): void;
+  replyEntry(id: number, entry: NativeEntry): void;
+  replyAttr(id: number, attr: NativeAttr, timeout: number): void;
+  replyOpen(id: number, fh: number, flags: NativeOpenFlags): void;
+  replyReadlink(id: number, target: string | Buffer): void;
+  replyDir(id: number, entries: NativeDirent[], off: number, size: number): void;
+  replyBuf(id: number, data: Buffer): void;
+  pendingCount(): number;
+  /** the N of /sys/fs/fuse/connections/N, or -1 */
+  connectionId(): number;
+}
+
+export interface NativeSessionOptions {
+  allowOther: boolean;
+  debug: boolean;
+  threads: number;
+  fsname: string;
+}
+
+export interface NativeBinding {
+  FuseSession: new (
+    mountpoint: string,
+    options: NativeSessionOptions,
+    onRequest: (req: NativeRequest) => void,
+  ) => NativeFuseSession;
+  /** pidfd_open(pid) + open("/proc/<pid>/mem", O_RDONLY|O_RDWR): a handle bound to the mm */
+  memOpen(pid: number, writable: boolean): number;
+  /** pidfd_send_signal(pidfd, 0) == 0: not reaped */
+  memAlive(handle: number): boolean;
+  /** mem_rw semantics: bytes (short at a hole, empty when the mm is gone); throws EIO */
+  memRead(handle: number, addr: bigint, len: number): Buffer;
+  /** mem_rw write with FOLL_FORCE; returns bytes written */
+  memWrite(handle: number, addr: bigint, data: Buffer): number;
+  /** a handle whose FUSE reads slice `data` (render-once files) */
+  bufferHandle(data: Buffer): number;
+  /** drops a handle that the kernel never saw */
+  closeHandle(handle: number): void;
+  handleCount(): number;
+  /** ioctl(NS_GET_PARENT / NS_GET_OWNER_UID) from the user namespace of pid upward */
+  userNsChain(pid: number): Array<{ ino: bigint; ownerUid: number }>;
+}
+
+function load(): NativeBinding {
+  const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+  const candidates = ['build/Release/procfuse_native.node', 'build/Debug/procfuse_native.node'];
+  let lastError: unknown;
+  for (const c of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(path.join(root, c)) as NativeBinding;
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  throw new Error(`procfuse: native addon not built (run npm ci or npm run build): ${String(lastError)}`);
+}
+
+export const native: NativeBinding = load();
