@@ -608,6 +608,21 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
     fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
     loop_done_ = true;
+    // Tell JS the connection is over (it may have been unmounted from outside).
+    auto* d = new RequestData();
+    d->id = 0;
+    d->op = "exit";
+    d->ino = 0;
+    d->has_name = false;
+    d->fh = 0;
+    d->flags = 0;
+    d->off = 0;
+    d->size = 0;
+    d->pid = 0;
+    d->uid = 0;
+    d->gid = 0;
+    d->umask = 0;
+    if (tsfn_.NonBlockingCall(d, CallJs) != napi_ok) delete d;
   });
   return env.Undefined();
 }

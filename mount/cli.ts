@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The `procfuse` command: mount, unmount, access. See `procfuse --help`.
+ */
+import createDebug from 'debug';
+
+import { accessCommand } from '../src/cli/access';
+import { CliError, EXIT_USAGE, HELP, parseMountArgs } from '../src/cli/args';
+import { mountCommand } from '../src/cli/mount';
+import { unmountCommand } from '../src/cli/unmount';
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(HELP);
+    return cmd === undefined ? EXIT_USAGE : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  switch (cmd) {
+    case 'mount': {
+      const opts = parseMountArgs(rest);
+      if (opts.debug) createDebug.enable('procfuse:*');
+      return mountCommand(opts);
+    }
+    case 'unmount':
+    case 'umount':
+      if (rest.length !== 1) throw new CliError('usage: procfuse unmount <mountpoint>', EXIT_USAGE);
+      return unmountCommand(rest[0]!);
+    case 'access':
+      return accessCommand(rest);
+    default:
+      throw new CliError(`unknown command '${cmd}' (try procfuse --help)`, EXIT_USAGE);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // A foreground daemon keeps running; everything else exits with its code.
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof CliError) {
+      process.stderr.write(`procfuse: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    process.stderr.write(`procfuse: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,154 @@
+/**
+ * `procfuse mount <mountpoint>`: checks, stale-mount recovery, daemonizing, and
+ * a clean unmount on SIGINT/SIGTERM/SIGHUP.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { hasCode } from '../fuse/errno';
+import { ProcfuseSession } from '../fuse/session';
+import { HostProc } from '../host/host-proc';
+import { RootDir } from '../tree/root-dir';
+import { CliError, type MountOptions } from './args';
+import { detach, isFuseMount, mountsAt } from './mounts';
+
+const say = (msg: string): void => {
+  process.stderr.write(`procfuse: ${msg}\n`);
+};
+
+/** Validates the mountpoint and clears a stale mount; returns the absolute path. */
+export function prepareMountpoint(mountpoint: string): string {
+  const abs = path.resolve(mountpoint);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    if (hasCode(e, 'ENOTCONN', 'ECONNABORTED')) {
+      // A daemon was killed and left its mount behind: every access fails with
+      // "Transport endpoint is not connected" until it is detached.
+      say(`clearing a stale mount at ${abs} (its daemon is gone)`);
+      const r = detach(abs);
+      if (!r.ok) throw new CliError(`cannot clear the stale mount at ${abs}: ${r.message}`);
+      return prepareMountpoint(abs);
+    }
+    if (hasCode(e, 'ENOENT')) throw new CliError(`cannot mount ${abs}: no such directory`);
+    if (hasCode(e, 'EACCES')) throw new CliError(`cannot mount ${abs}: permission denied`);
+    throw new CliError(`cannot mount ${abs}: ${(e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new CliError(`cannot mount ${abs}: not a directory`);
+  if (mountsAt(abs).some((m) => isFuseMount(m) && m.source === 'procfuse')) {
+    throw new CliError(`${abs} is already a procfuse mount (procfuse unmount ${abs} first)`);
+  }
+  return abs;
+}
+
+export function checkFuseDevice(): void {
+  try {
+    fs.accessSync('/dev/fuse', fs.constants.R_OK | fs.constants.W_OK);
+  } catch (e) {
+    throw new CliError(
+      `/dev/fuse is not available: ${(e as Error).message.replace(/^[A-Z]+: /, '')} ` +
+        '(load the fuse module, or give the container --device /dev/fuse)',
+    );
+  }
+}
+
+function defaultLogPath(abs: string): string {
+  const name = abs.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '_') || 'root';
+  for (const dir of ['/run/procfuse', '/tmp/procfuse']) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      return path.join(dir, `${name}.log`);
+    } catch {
+      // try the next one
+    }
+  }
+  return '/dev/null';
+}
+
+export async function mountCommand(opts: MountOptions): Promise<number> {
+  checkFuseDevice();
+  const abs = prepareMountpoint(opts.mountpoint);
+  if (!opts.foreground) return daemonize(opts, abs);
+  serve(opts, abs);
+  return -1; // keep running
+}
+
+/** Starts the foreground server in a detached child and waits until it is mounted. */
+async function daemonize(opts: MountOptions, abs: string): Promise<number> {
+  const log = opts.log ?? defaultLogPath(abs);
+  const logFd = fs.openSync(log, 'a', 0o600);
+  const args = [process.argv[1]!, 'mount', abs, '--foreground', '--ready-fd', '3', '--threads', String(opts.threads)];
+  if (opts.debug) args.push('--debug');
+  if (opts.fuseDebug) args.push('--fuse-debug');
+  if (!opts.allowOther) args.push('--no-allow-other');
+  if (opts.yamaScope !== undefined) args.push('--yama-scope', String(opts.yamaScope));
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'pipe'],
+  });
+  fs.closeSync(logFd);
+  const ready = await new Promise<boolean>((resolve) => {
+    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    let got = '';
+    pipe.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('ready')) resolve(true);
+    });
+    child.on('exit', () => resolve(false));
+  });
+  if (!ready) {
+    let tail = '';
+    try {
+      tail = fs.readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
+    } catch {
+      // no log
+    }
+    process.stderr.write(tail ? `${tail}\n` : `procfuse: the daemon exited before mounting ${abs}\n`);
+    return 1;
+  }
+  child.unref();
+  (child.stdio[3] as unknown as { destroy(): void }).destroy();
+  say(`mounted at ${abs} (daemon pid ${child.pid}, log ${log}); stop with: procfuse unmount ${abs}`);
+  return 0;
+}
+
+function serve(opts: MountOptions, abs: string): void {
+  const host = new HostProc('/proc');
+  const root = new RootDir(host);
+  const session = new ProcfuseSession(abs, root, {
+    allowOther: opts.allowOther,
+    fuseDebug: opts.fuseDebug,
+    threads: opts.threads,
+  });
+  try {
+    session.mount();
+  } catch (e) {
+    throw new CliError(`cannot mount ${abs}: ${(e as Error).message}`);
+  }
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    say(`${why}: unmounting ${abs}`);
+    session.close();
+    process.exit(0);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => stop(sig));
+  session.onExit = () => {
+    say(`${abs} was unmounted; exiting`);
+    session.close();
+    process.exit(0);
+  };
+  process.on('uncaughtException', (err) => {
+    say(`fatal: ${err.stack ?? err.message}`);
+    session.close();
+    process.exit(1);
+  });
+  say(`serving ${abs} (pid ${process.pid}, FUSE connection ${session.connectionId})`);
+  if (opts.readyFd !== undefined) {
+    fs.writeSync(opts.readyFd, 'ready\n');
+    fs.closeSync(opts.readyFd);
+  }
+}

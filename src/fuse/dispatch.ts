@@ -1,0 +1,165 @@
+/**
+ * The only module that speaks FUSE: one small function per op. Each resolves the
+ * node id, calls the node's capability, and turns the result or the thrown error
+ * into exactly one reply.
+ */
+import createDebug from 'debug';
+
+import type { NativeFuseSession, NativeRequest } from '../native';
+import type { Caller } from './caller';
+import { FsError, toErrno } from './errno';
+import { InodeTable } from './inode-table';
+import { S_IFDIR, S_IFLNK, type Attr, type Node } from './node';
+
+const log = createDebug('procfuse:fuse');
+
+/** The reply half of the native session, so tests can drive the dispatcher with a fake. */
+export type ReplySink = Pick<
+  NativeFuseSession,
+  'replyErr' | 'replyEntry' | 'replyAttr' | 'replyOpen' | 'replyReadlink' | 'replyDir'
+>;
+
+/** Closes a native handle the kernel never received (open failed half-way). */
+export type HandleCloser = (fh: number) => void;
+
+// Everything under /proc changes under us and differs per caller (self, owners
+// after setuid or PR_SET_DUMPABLE, exited pids): no entry or attribute caching
+// (SPEC-90).
+const ENTRY_TIMEOUT = 0;
+const ATTR_TIMEOUT = 0;
+
+// setattr valid bits (fuse_lowlevel.h FUSE_SET_ATTR_*).
+const SET_ATTR_MODE = 1 << 0;
+const SET_ATTR_UID = 1 << 1;
+const SET_ATTR_GID = 1 << 2;
+
+const O_ACCMODE = 3;
+
+export class Dispatcher {
+  readonly inodes: InodeTable;
+
+  constructor(
+    private readonly session: ReplySink,
+    root: Node,
+    private readonly closeHandle: HandleCloser = () => {},
+  ) {
+    this.inodes = new InodeTable(root);
+  }
+
+  /** Entry point for every request the native session forwards. */
+  handle(req: NativeRequest): void {
+    if (req.op === 'forget') {
+      this.inodes.forget(req.ino, req.size);
+      return;
+    }
+    const caller: Caller = { pid: req.pid, uid: req.uid, gid: req.gid, umask: req.umask };
+    try {
+      switch (req.op) {
+        case 'lookup':
+          return this.lookup(req, caller);
+        case 'getattr':
+          return this.getattr(req, caller);
+        case 'setattr':
+          return this.setattr(req, caller);
+        case 'readlink':
+          return this.readlink(req, caller);
+        case 'open':
+          return this.open(req, caller);
+        case 'readdir':
+          return this.readdir(req, caller);
+        default:
+          throw new FsError('EINVAL', `unknown op ${String((req as { op: unknown }).op)}`);
+      }
+    } catch (err) {
+      const errno = toErrno(err);
+      if (!(err instanceof FsError) && !(err && typeof err === 'object' && 'code' in err)) {
+        // A bug, not an errno: say so loudly, answer EIO.
+        console.error(`procfuse: internal error in ${req.op} (ino ${req.ino}):`, err);
+      }
+      log('%s ino=%d pid=%d -> errno %d (%s)', req.op, req.ino, req.pid, errno, (err as Error)?.message);
+      this.session.replyErr(req.id, errno);
+    }
+  }
+
+  private node(ino: number): Node {
+    const n = this.inodes.get(ino);
+    // A node id the kernel still uses but we forgot cannot happen with correct
+    // lookup counting; answer as for a vanished process.
+    if (!n) throw new FsError('ESRCH', `unknown node ${ino}`);
+    return n;
+  }
+
+  private toNative(ino: number, a: Attr) {
+    return { ino, mode: a.mode, nlink: a.nlink, uid: a.uid, gid: a.gid, size: a.size, time: a.time };
+  }
+
+  private lookup(req: NativeRequest, caller: Caller): void {
+    const parent = this.node(req.ino);
+    if (!parent.lookup) throw new FsError('ENOTDIR');
+    const name = req.name!.toString('latin1');
+    const child = parent.lookup(name, caller);
+    const attr = child.getattr(caller);
+    const ino = this.inodes.remember(req.ino, child);
+    log('lookup %d/%s pid=%d -> %d', req.ino, name, req.pid, ino);
+    this.session.replyEntry(req.id, {
+      ino,
+      generation: 0,
+      attr: this.toNative(ino, attr),
+      entryTimeout: ENTRY_TIMEOUT,
+      attrTimeout: ATTR_TIMEOUT,
+    });
+  }
+
+  private getattr(req: NativeRequest, caller: Caller): void {
+    const attr = this.node(req.ino).getattr(caller);
+    this.session.replyAttr(req.id, this.toNative(req.ino, attr), ATTR_TIMEOUT);
+  }
+
+  private setattr(req: NativeRequest, caller: Caller): void {
+    const node = this.node(req.ino);
+    // proc_setattr refuses mode changes; chown of a procfs entry is refused too.
+    // A size change (O_TRUNC on open for writing) is accepted and ignored.
+    if (req.flags & (SET_ATTR_MODE | SET_ATTR_UID | SET_ATTR_GID)) throw new FsError('EPERM');
+    this.session.replyAttr(req.id, this.toNative(req.ino, node.getattr(caller)), ATTR_TIMEOUT);
+  }
+
+  private readlink(req: NativeRequest, caller: Caller): void {
+    const node = this.node(req.ino);
+    if (!node.readlink) throw new FsError('EINVAL');
+    const target = node.readlink(caller);
+    log('readlink %d pid=%d -> %s', req.ino, req.pid, target);
+    this.session.replyReadlink(req.id, target);
+  }
+
+  private open(req: NativeRequest, caller: Caller): void {
+    const node = this.node(req.ino);
+    if (!node.open) {
+      const mode = node.getattr(caller).mode & 0o170000;
+      if (mode === S_IFDIR && (req.flags & O_ACCMODE) !== 0) throw new FsError('EISDIR');
+      if (mode === S_IFLNK) throw new FsError('ELOOP');
+      throw new FsError('EACCES');
+    }
+    const r = node.open(caller, req.flags);
+    try {
+      this.session.replyOpen(req.id, r.fh, { directIo: r.directIo, keepCache: false, nonseekable: false });
+    } catch (err) {
+      this.closeHandle(r.fh);
+      throw err;
+    }
+  }
+
+  private readdir(req: NativeRequest, caller: Caller): void {
+    const node = this.node(req.ino);
+    if (!node.readdir) throw new FsError('ENOTDIR');
+    const entries = node.readdir(caller);
+    // d_ino: the node id when the kernel already knows the child, else a
+    // number derived from the cookie (readdir(3) users only compare it with 0).
+    const out = entries.map((e) => ({
+      name: e.name,
+      ino: e.name === '.' ? req.ino : 0x100000 + e.pos,
+      mode: e.type,
+      pos: e.pos,
+    }));
+    this.session.replyDir(req.id, out, req.off, req.size);
+  }
+}

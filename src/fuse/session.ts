@@ -1,0 +1,71 @@
+/**
+ * A mounted procfuse filesystem: the native libfuse session, the dispatcher and
+ * the tree. Must not be accessed synchronously from this process (the JS thread
+ * answers the requests: a sync fs call on the mount would deadlock).
+ */
+import createDebug from 'debug';
+
+import { native, type NativeFuseSession, type NativeRequest } from '../native';
+import { Dispatcher } from './dispatch';
+import type { Node } from './node';
+
+const log = createDebug('procfuse:fuse');
+
+export interface SessionOptions {
+  /** let every uid reach the mount (FUSE's allow_other); on by default as root */
+  allowOther?: boolean;
+  /** libfuse's own request trace on stderr */
+  fuseDebug?: boolean;
+  /** FUSE worker threads */
+  threads?: number;
+}
+
+export class ProcfuseSession {
+  private readonly native: NativeFuseSession;
+  readonly dispatcher: Dispatcher;
+  private closed = false;
+  /** Called once when the kernel ends the connection (external unmount, abort). */
+  onExit: () => void = () => {};
+
+  constructor(
+    readonly mountpoint: string,
+    root: Node,
+    options: SessionOptions = {},
+  ) {
+    let dispatcher: Dispatcher | undefined;
+    this.native = new native.FuseSession(
+      mountpoint,
+      {
+        allowOther: options.allowOther ?? process.getuid?.() === 0,
+        debug: options.fuseDebug ?? false,
+        threads: options.threads ?? 4,
+        fsname: 'procfuse',
+      },
+      (req: NativeRequest) => {
+        if ((req.op as string) === 'exit') {
+          log('connection ended');
+          if (!this.closed) this.onExit();
+          return;
+        }
+        dispatcher!.handle(req);
+      },
+    );
+    dispatcher = new Dispatcher(this.native, root, (fh) => native.closeHandle(fh));
+    this.dispatcher = dispatcher;
+  }
+
+  mount(): void {
+    this.native.mount();
+  }
+
+  /** FUSE connection id (/sys/fs/fuse/connections/<id>), -1 if unknown. */
+  get connectionId(): number {
+    return this.native.connectionId();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.close();
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * One task as a node sees it: its number and its start time, captured at lookup.
+ * The kernel's proc inodes hold a struct pid, so an old inode never names a newer
+ * process that got the same number (SPEC-70). We hold (number, start time): every
+ * operation re-reads the start time and, if it differs, the node's process is gone.
+ */
+import { FsError } from '../fuse/errno';
+import type { HostProc } from '../host/host-proc';
+
+export class ProcessRef {
+  private constructor(
+    readonly host: HostProc,
+    /** thread group id */
+    readonly tgid: number,
+    /** the task this ref names: the number in /proc/<n> or task/<tid> */
+    readonly tid: number,
+    /** true for /proc/<tgid>/task/<tid>: no task/ below it (tid_base_stuff) */
+    readonly isThread: boolean,
+    readonly startTime: bigint,
+  ) {}
+
+  /** /proc/<n>: any task id resolves, leader or not (proc_pid_lookup). */
+  static lookup(host: HostProc, n: number): ProcessRef | undefined {
+    try {
+      const st = host.stat(n);
+      const tgid = host.tgidOf(n);
+      return new ProcessRef(host, tgid, n, false, st.startTime);
+    } catch (e) {
+      if (e instanceof FsError) return undefined;
+      throw e;
+    }
+  }
+
+  /** /proc/<tgid>/task/<tid>: only tasks of the same thread group. */
+  static lookupThread(host: HostProc, tgid: number, tid: number): ProcessRef | undefined {
+    try {
+      const st = host.stat(tgid, tid);
+      if (host.tgidOf(tid) !== tgid) return undefined;
+      return new ProcessRef(host, tgid, tid, true, st.startTime);
+    } catch (e) {
+      if (e instanceof FsError) return undefined;
+      throw e;
+    }
+  }
+
+  /** Host path parts of this task's directory. */
+  hostPath(...rest: Array<string | number>): Array<string | number> {
+    return this.isThread ? [this.tgid, 'task', this.tid, ...rest] : [this.tid, ...rest];
+  }
+
+  /** Key for the inode table: the same task is the same inode. */
+  get key(): string {
+    return `${this.tid}@${this.startTime}`;
+  }
+
+  alive(): boolean {
+    try {
+      const st = this.isThread ? this.host.stat(this.tgid, this.tid) : this.host.stat(this.tid);
+      return st.startTime === this.startTime;
+    } catch (e) {
+      if (e instanceof FsError) return false;
+      throw e;
+    }
+  }
+
+  /** Throws ESRCH when the process this node named has exited (or its number was reused). */
+  ensureAlive(): void {
+    if (!this.alive()) throw new FsError('ESRCH', `process ${this.tid} is gone`);
+  }
+
+  /**
+   * Runs `read` (host I/O about this task) and proves afterwards that the task
+   * was still the one we named, so the result cannot belong to a recycled pid.
+   */
+  readChecked<T>(read: () => T): T {
+    let value: T;
+    try {
+      value = read();
+    } catch (e) {
+      if (e instanceof FsError && !this.alive()) throw new FsError('ESRCH');
+      throw e;
+    }
+    this.ensureAlive();
+    return value;
+  }
+}

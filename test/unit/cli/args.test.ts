@@ -1,0 +1,45 @@
+import { describe, expect, test } from 'vitest';
+
+import { CliError, parseMountArgs } from '../../../src/cli/args';
+import { parseMountinfo, unescapeMountField } from '../../../src/cli/mounts';
+
+describe('parseMountArgs', () => {
+  test('defaults', () => {
+    expect(parseMountArgs(['/mnt'])).toEqual({
+      mountpoint: '/mnt',
+      foreground: false,
+      debug: false,
+      fuseDebug: false,
+      threads: 4,
+      allowOther: true,
+    });
+  });
+  test('options', () => {
+    const o = parseMountArgs(['-f', '--debug', '/m', '--threads', '8', '--yama-scope', '2', '--no-allow-other']);
+    expect(o).toMatchObject({ mountpoint: '/m', foreground: true, debug: true, threads: 8, yamaScope: 2, allowOther: false });
+  });
+  test.each([[[]], [['a', 'b']], [['--threads', 'x', '/m']], [['--yama-scope', '4', '/m']], [['--bogus', '/m']], [['/m', '--log']]])(
+    'usage error for %j',
+    (args) => {
+      try {
+        parseMountArgs(args);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(CliError);
+        expect((e as CliError).exitCode).toBe(2);
+      }
+    },
+  );
+});
+
+describe('mountinfo', () => {
+  test('parses fuse mounts and octal escapes', () => {
+    const text =
+      '36 25 0:32 / /tmp/with\\040space rw,nosuid,nodev,relatime shared:1 - fuse.procfuse procfuse rw,user_id=0\n' +
+      '22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n';
+    const m = parseMountinfo(text);
+    expect(m[0]).toEqual({ mountpoint: '/tmp/with space', fstype: 'fuse.procfuse', source: 'procfuse' });
+    expect(m[1]!.fstype).toBe('ext4');
+    expect(unescapeMountField('a\\011b\\134c')).toBe('a\tb\\c');
+  });
+});
