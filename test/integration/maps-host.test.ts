@@ -1,0 +1,228 @@
+/**
+ * Differential checks of parseMaps/renderMaps/viewMaps against the host kernel:
+ *  - byte-exact round trip of live /proc/<pid>/maps (maps_target, node itself,
+ *    every readable process);
+ *  - what a chrooted reader gets from the kernel equals viewMaps() of the
+ *    host's view with the reader's root from readlink(/proc/<pid>/root).
+ * Needs root (chroot, mount) and gcc.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { renderMaps } from '../../src/files/maps';
+import { HostProc } from '../../src/host/host-proc';
+import { parseMaps } from '../../src/host/parse-maps';
+import { readReaderRoot, viewMaps } from '../../src/view/root-path';
+
+const SRC = path.join(__dirname, '../fixtures/c/maps_target.c');
+const isRoot = process.getuid?.() === 0;
+const hasGcc = spawnSync('gcc', ['--version']).status === 0;
+
+// Local compile helper (the shared test/helpers/c-programs.ts is written elsewhere).
+function compile(out: string): void {
+  execFileSync('gcc', ['-O1', '-Wall', '-Wextra', '-pthread', '-o', out, SRC], { stdio: 'pipe' });
+}
+
+interface Target {
+  child: ChildProcess;
+  pid: number;
+}
+
+/** Starts maps_target (or anything printing "READY <pid>") and waits for READY. */
+function startTarget(cmd: string, args: string[]): Promise<Target> {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not get ready`)), 10_000);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${cmd} exited early (${code})`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, pid: Number(m[1]) });
+      }
+    });
+  });
+}
+
+async function stopTarget(t: Target | undefined): Promise<void> {
+  if (!t || t.child.exitCode !== null || t.child.signalCode !== null) return;
+  const exited = new Promise((r) => t.child.once('exit', r));
+  t.child.stdin!.end(); // EOF on stdin: maps_target exits
+  const timer = setTimeout(() => t.child.kill('SIGKILL'), 2_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** rm -rf: fs.rmSync fails with ENAMETOOLONG on the deeper-than-PATH_MAX tree. */
+function removeTree(dir: string | undefined): void {
+  if (dir) spawnSync('rm', ['-rf', '--one-file-system', dir]);
+}
+
+function roundTrips(bytes: Buffer): boolean {
+  return renderMaps(parseMaps(bytes)).equals(bytes);
+}
+
+describe.skipIf(!isRoot || !hasGcc)('maps of live processes on the host', () => {
+  let tmp: string;
+  let bin: string;
+  let target: Target | undefined;
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-maps-'));
+    bin = path.join(tmp, 'maps_target');
+    compile(bin);
+    fs.mkdirSync(path.join(tmp, 'd'));
+    fs.mkdirSync(path.join(tmp, 'o'));
+    target = await startTarget(bin, [path.join(tmp, 'd'), '--outside', path.join(tmp, 'o'), '--longpath', '--many', '4000']);
+  });
+  afterAll(async () => {
+    await stopTarget(target);
+    removeTree(tmp);
+  });
+
+  test('maps_target: every kind of mapping, 4000+ VMAs, round-trips byte for byte', () => {
+    const bytes = fs.readFileSync(`/proc/${target!.pid}/maps`);
+    const vmas = parseMaps(bytes);
+    expect(vmas.length).toBeGreaterThan(4000);
+    expect(vmas.some((v) => v.name.length > 4096)).toBe(true);
+    expect(vmas.some((v) => v.name.toString('latin1').includes('\\012'))).toBe(true);
+    expect(roundTrips(bytes)).toBe(true);
+  });
+
+  test('node itself (/proc/self/maps) round-trips', () => {
+    const bytes = fs.readFileSync('/proc/self/maps');
+    expect(parseMaps(bytes).length).toBeGreaterThan(20);
+    expect(roundTrips(bytes)).toBe(true);
+  });
+
+  test('every readable process in /proc round-trips', () => {
+    const host = new HostProc();
+    let checked = 0;
+    const failed: number[] = [];
+    for (const pid of host.listPids()) {
+      let bytes: Buffer;
+      try {
+        bytes = fs.readFileSync(`/proc/${pid}/maps`);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'ENOENT' || code === 'ESRCH') continue; // denied or gone
+        throw e;
+      }
+      checked++;
+      if (!roundTrips(bytes)) failed.push(pid);
+    }
+    expect(failed).toEqual([]);
+    expect(checked).toBeGreaterThan(5);
+  });
+});
+
+/**
+ * A jail with copies of cat, maps_target, libc and ld.so, a bind mount inside it
+ * and its own procfs. Targets: A runs on the host and maps files inside the jail,
+ * outside it, and through the bind mount; B runs chrooted in the jail.
+ */
+describe.skipIf(!isRoot || !hasGcc)('a chrooted reader: the kernel vs viewMaps', () => {
+  let tmp: string;
+  let jail: string;
+  const mounts: string[] = [];
+  const targets: Target[] = [];
+  let a: Target;
+  let b: Target;
+
+  beforeAll(async () => {
+    tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-jail-')));
+    jail = path.join(tmp, 'jail');
+    for (const d of ['usr/bin', 'usr/lib/x86_64-linux-gnu', 'usr/lib64', 'd', 'dB', 'bind', 'proc']) {
+      fs.mkdirSync(path.join(jail, d), { recursive: true });
+    }
+    const outside = path.join(tmp, 'outside');
+    fs.mkdirSync(outside);
+    compile(path.join(jail, 'usr/bin/maps_target'));
+    fs.copyFileSync('/usr/bin/cat', path.join(jail, 'usr/bin/cat'));
+    fs.chmodSync(path.join(jail, 'usr/bin/cat'), 0o755);
+    for (const lib of ['libc.so.6', 'ld-linux-x86-64.so.2']) {
+      fs.copyFileSync(path.join('/usr/lib/x86_64-linux-gnu', lib), path.join(jail, 'usr/lib/x86_64-linux-gnu', lib));
+    }
+    fs.chmodSync(path.join(jail, 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'), 0o755);
+    fs.symlinkSync('../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', path.join(jail, 'usr/lib64/ld-linux-x86-64.so.2'));
+    fs.symlinkSync('usr/lib', path.join(jail, 'lib'));
+    fs.symlinkSync('usr/lib64', path.join(jail, 'lib64'));
+    fs.symlinkSync('usr/bin', path.join(jail, 'bin'));
+
+    execFileSync('mount', ['--bind', outside, path.join(jail, 'bind')]);
+    mounts.push(path.join(jail, 'bind'));
+    execFileSync('mount', ['-t', 'proc', 'proc', path.join(jail, 'proc')]);
+    mounts.push(path.join(jail, 'proc'));
+
+    // A: on the host; files in jail/d, in jail/bind (really `outside`), and
+    // /usr/lib/... (outside the jail) from its own loading.
+    a = await startTarget(path.join(jail, 'usr/bin/maps_target'), [path.join(jail, 'd'), '--outside', path.join(jail, 'bind')]);
+    targets.push(a);
+    // B: inside the jail.
+    b = await startTarget('chroot', [jail, '/usr/bin/maps_target', '/dB']);
+    targets.push(b);
+  });
+
+  afterAll(async () => {
+    for (const t of targets) await stopTarget(t);
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    removeTree(tmp);
+  });
+
+  /** The kernel's answer: a chrooted cat reads the maps through an fd opened on the host. */
+  function readFromJailViaFd(pid: number): Buffer {
+    const fd = fs.openSync(`/proc/${pid}/maps`, 'r');
+    try {
+      const r = spawnSync('chroot', [jail, '/usr/bin/cat'], { stdio: [fd, 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+      expect(r.status).toBe(0);
+      return r.stdout;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The kernel's answer: a chrooted cat opens the jail's own procfs. */
+  function readFromJailViaProc(pid: number): Buffer {
+    const r = spawnSync('chroot', [jail, '/usr/bin/cat', `/proc/${pid}/maps`], { maxBuffer: 64 << 20 });
+    expect(r.status).toBe(0);
+    return r.stdout;
+  }
+
+  test('readlink(/proc/<jailed>/root) gives the jail, as the daemon sees it', () => {
+    expect(readReaderRoot(new HostProc(), b.pid).toString()).toBe(jail);
+  });
+
+  test.each([
+    ['host target, fd opened outside the jail', () => a, readFromJailViaFd],
+    ['host target, opened inside the jail', () => a, readFromJailViaProc],
+    ['jailed target, fd opened outside the jail', () => b, readFromJailViaFd],
+    ['jailed target, opened inside the jail', () => b, readFromJailViaProc],
+  ] as const)('%s', (_name, which, read) => {
+    const t = which();
+    const hostView = fs.readFileSync(`/proc/${t.pid}/maps`);
+    const kernelView = read(t.pid);
+    const root = readReaderRoot(new HostProc(), b.pid);
+    const ours = renderMaps(viewMaps(parseMaps(hostView), root));
+    expect(kernelView.equals(hostView)).toBe(false); // the views really differ
+    expect(ours.toString('latin1')).toBe(kernelView.toString('latin1'));
+  });
+
+  test('the kernel prints absolute paths outside the root and strips the root inside it', () => {
+    const kernelView = readFromJailViaProc(a.pid).toString('latin1');
+    expect(kernelView).toContain(' /usr/lib/x86_64-linux-gnu/libc.so.6\n'); // outside: unchanged (host libc)
+    expect(kernelView).toContain(' /d/plain.bin\n'); // inside: root stripped
+    expect(kernelView).toContain(' /d/deleted.bin (deleted)\n');
+    expect(kernelView).toContain(' /d/with space\\012and newline.bin\n');
+    expect(kernelView).toContain(' /bind/outside.bin\n'); // through a bind mount inside the jail
+    expect(kernelView).toContain(' /bind/outside-deleted.bin (deleted)\n');
+    expect(kernelView).toContain(' /dev/zero (deleted)\n');
+    expect(kernelView).toContain(' /usr/bin/maps_target\n'); // A's binary lives in the jail
+    expect(kernelView).not.toContain(jail);
+  });
+});
