@@ -9,6 +9,7 @@ import path from 'node:path';
 import { hasCode } from '../fuse/errno';
 import { ProcfuseSession } from '../fuse/session';
 import { HostProc } from '../host/host-proc';
+import type { YamaScope } from '../policy/access';
 import { RootDir } from '../tree/root-dir';
 import { CliError, type MountOptions } from './args';
 import { detach, isFuseMount, mountsAt } from './mounts';
@@ -116,7 +117,7 @@ async function daemonize(opts: MountOptions, abs: string): Promise<number> {
 
 function serve(opts: MountOptions, abs: string): void {
   const host = new HostProc('/proc');
-  const root = new RootDir(host);
+  const root = new RootDir({ host, access: opts.yamaScope === undefined ? {} : { yamaScope: opts.yamaScope as YamaScope } });
   const session = new ProcfuseSession(abs, root, {
     allowOther: opts.allowOther,
     fuseDebug: opts.fuseDebug,

@@ -3,28 +3,40 @@
  * a native buffer handle (seq_file single_open style); reads slice it on the FUSE
  * thread. Opened with direct_io since procfs reports st_size 0 (SPEC-87).
  *
- * Used for files with no access check and nothing to translate yet (status, stat,
- * statm, cmdline, comm, ...). See docs/per-pid-files.md for the per-file decision.
+ * `access` names the file's row in src/policy/file-modes.ts: its ptrace check
+ * runs at open, before anything is read. `render` turns the host's bytes into
+ * what this caller sees (maps paths relative to the reader's root, ...).
+ * See docs/per-pid-files.md for the per-file decision.
  */
 import type { Caller } from '../fuse/caller';
 import { S_IFREG, type Attr, type Node, type OpenResult } from '../fuse/node';
 import { native } from '../native';
+import type { ProcPidFileName } from '../policy/file-modes';
 import { processAttr } from '../tree/attrs';
 import type { ProcessRef } from '../tree/process-ref';
+import { checkFileAccess } from './access-check';
+
+export interface SnapshotOptions {
+  mode?: number;
+  access?: ProcPidFileName;
+  render?: (bytes: Buffer, caller: Caller, ref: ProcessRef) => Buffer;
+}
 
 export class HostSnapshotFile implements Node {
   constructor(
     protected readonly ref: ProcessRef,
     readonly key: string,
-    private readonly mode = 0o444,
+    private readonly opts: SnapshotOptions = {},
   ) {}
 
   getattr(): Attr {
-    return processAttr(this.ref, [this.key], S_IFREG | this.mode);
+    return processAttr(this.ref, [this.key], S_IFREG | (this.opts.mode ?? 0o444));
   }
 
-  open(_caller: Caller, _flags: number): OpenResult {
-    const data = this.ref.readChecked(() => this.ref.host.readBytes(...this.ref.hostPath(this.key)));
+  open(caller: Caller, _flags: number): OpenResult {
+    if (this.opts.access) checkFileAccess(this.opts.access, caller, this.ref);
+    let data = this.ref.readChecked(() => this.ref.host.readBytes(...this.ref.hostPath(this.key)));
+    if (this.opts.render) data = this.opts.render(data, caller, this.ref);
     return { fh: native.bufferHandle(data), directIo: true };
   }
 }

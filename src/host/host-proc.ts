@@ -2,9 +2,9 @@
  * The only TypeScript that reads the host's /proc. It takes a root (normally
  * "/proc") so that tests can point it at fixtures.
  *
- * Every read may fail because the process exited: such failures surface as
- * FsError('ENOENT') for a missing pid, and callers decide whether that means
- * ENOENT (lookup) or ESRCH (a node whose process went away).
+ * Every read may fail because the process exited: a missing pid surfaces as
+ * FsError('ENOENT'); a task that exists but has no mm (zombie, kernel thread)
+ * where the file needs one as FsError('ESRCH'), as the host kernel answers.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,8 +25,7 @@ export class HostProc {
     try {
       return fs.readFileSync(this.path(...parts), 'latin1');
     } catch (e) {
-      if (hasCode(e, 'ENOENT', 'ESRCH')) throw new FsError('ENOENT', `${this.path(...parts)}: gone`);
-      throw e;
+      throw hostError(e, this.path(...parts));
     }
   }
 
@@ -34,8 +33,7 @@ export class HostProc {
     try {
       return fs.readFileSync(this.path(...parts));
     } catch (e) {
-      if (hasCode(e, 'ENOENT', 'ESRCH')) throw new FsError('ENOENT', `${this.path(...parts)}: gone`);
-      throw e;
+      throw hostError(e, this.path(...parts));
     }
   }
 
@@ -77,6 +75,15 @@ export class HostProc {
     }
   }
 
+  /** Names in a host procfs directory, in the kernel's order. */
+  readdir(...parts: Array<string | number>): string[] {
+    try {
+      return fs.readdirSync(this.path(...parts));
+    } catch (e) {
+      throw hostError(e, this.path(...parts));
+    }
+  }
+
   /** lstat of a host procfs path; owners there follow task_dump_owner(). */
   lstat(...parts: Array<string | number>): fs.Stats {
     try {
@@ -91,8 +98,14 @@ export class HostProc {
     try {
       return fs.readlinkSync(this.path(...parts), { encoding: 'buffer' });
     } catch (e) {
-      if (hasCode(e, 'ESRCH')) throw new FsError('ENOENT');
-      throw e;
+      throw hostError(e, this.path(...parts));
     }
   }
+}
+
+/** ENOENT and ESRCH from the host become FsErrors; anything else stays as it is. */
+function hostError(e: unknown, where: string): unknown {
+  if (hasCode(e, 'ENOENT')) return new FsError('ENOENT', `${where}: gone`);
+  if (hasCode(e, 'ESRCH')) return new FsError('ESRCH', `${where}: no such process`);
+  return e;
 }

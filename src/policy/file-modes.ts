@@ -44,6 +44,9 @@ export const FILE_ACCESS = {
   cwd: LINK('fs/proc/base.c proc_cwd_link via proc_fd_access_allowed'),
   root: LINK('fs/proc/base.c proc_root_link via proc_fd_access_allowed'),
   'fd/N': LINK('fs/proc/fd.c proc_fd_link via proc_fd_access_allowed'),
+  // fdinfo/ checks in the directory's .permission since v6.10 (proc_fdinfo_permission).
+  fdinfo: { mode: PTRACE_MODE_READ_FSCREDS, errno: 'EACCES', when: 'open', viaMmAccess: false, kernel: 'fs/proc/fd.c proc_fdinfo_permission' },
+  'ns/N': LINK('fs/proc/namespaces.c proc_ns_get_link / proc_ns_readlink'),
   syscall: LOCK_TRACE,
   // stack also needs CAP_SYS_ADMIN in init_user_ns first (proc_pid_stack), checked by its node.
   stack: LOCK_TRACE,

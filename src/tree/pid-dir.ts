@@ -7,7 +7,11 @@
  */
 import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
-import { HostSnapshotFile } from '../files/host-snapshot-file';
+import { HostSnapshotFile, type SnapshotOptions } from '../files/host-snapshot-file';
+import { renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
+import { MemFile } from '../files/mem';
+import { ProcLink } from '../files/proc-link';
+import { FdDir, NsDir } from './fd-dir';
 import { processAttr } from './attrs';
 import { parsePidName } from './pid-name';
 import { ProcessRef } from './process-ref';
@@ -19,20 +23,41 @@ export interface EntrySpec {
 
 const file = (make: (ref: ProcessRef) => Node): EntrySpec => ({ type: S_IFREG, make });
 const dir = (make: (ref: ProcessRef) => Node): EntrySpec => ({ type: S_IFDIR, make });
+const link = (make: (ref: ProcessRef) => Node): EntrySpec => ({ type: S_IFLNK, make });
+const host = (name: string, opts: SnapshotOptions = {}): EntrySpec =>
+  file((p) => new HostSnapshotFile(p, name, opts));
 
-/** Entries shared by /proc/<pid> and /proc/<pid>/task/<tid>. */
+/**
+ * Entries shared by /proc/<pid> and /proc/<pid>/task/<tid>, in the kernel's
+ * order. Decisions per file: docs/per-pid-files.md; access rules:
+ * src/policy/file-modes.ts.
+ */
 const COMMON_ENTRIES: Record<string, EntrySpec> = {
-  cmdline: file((p) => new HostSnapshotFile(p, 'cmdline')),
-  comm: file((p) => new HostSnapshotFile(p, 'comm', 0o644)),
-  stat: file((p) => new HostSnapshotFile(p, 'stat')),
-  statm: file((p) => new HostSnapshotFile(p, 'statm')),
-  status: file((p) => new HostSnapshotFile(p, 'status')),
+  fd: dir((p) => new FdDir(p, 'fd')),
+  fdinfo: dir((p) => new FdDir(p, 'fdinfo')),
+  ns: dir((p) => new NsDir(p)),
+  environ: host('environ', { mode: 0o400, access: 'environ' }),
+  auxv: host('auxv', { mode: 0o400, access: 'auxv' }),
+  status: host('status'),
+  limits: host('limits'),
+  cgroup: host('cgroup'),
+  cmdline: host('cmdline'),
+  stat: host('stat'),
+  statm: host('statm'),
+  maps: host('maps', { access: 'maps', render: renderMapsForReader }),
+  mem: file((p) => new MemFile(p)),
+  cwd: link((p) => new ProcLink(p, ['cwd'], 'cwd')),
+  root: link((p) => new ProcLink(p, ['root'], 'root')),
+  exe: link((p) => new ProcLink(p, ['exe'], 'exe')),
+  smaps: host('smaps', { access: 'smaps', render: renderSmapsForReader }),
+  smaps_rollup: host('smaps_rollup', { access: 'smaps_rollup' }),
+  comm: host('comm', { mode: 0o644 }),
 };
 
 /** tgid_base_stuff: what /proc/<pid> holds. */
 export const PID_DIR_ENTRIES: Record<string, EntrySpec> = {
-  ...COMMON_ENTRIES,
   task: dir((p) => new TaskDir(p)),
+  ...COMMON_ENTRIES,
 };
 
 /** tid_base_stuff: /proc/<pid>/task/<tid> has no task/ (SPEC-54). */
@@ -100,7 +125,7 @@ export class TaskDir implements Node {
   lookup(name: string): Node {
     const tid = parsePidName(name);
     if (tid === undefined || tid === 0 || !this.ref.alive()) throw new FsError('ENOENT');
-    const t = ProcessRef.lookupThread(this.ref.host, this.ref.tgid, tid);
+    const t = ProcessRef.lookupThread(this.ref.ctx, this.ref.tgid, tid);
     if (!t) throw new FsError('ENOENT');
     return new PidDir(t);
   }

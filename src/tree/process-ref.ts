@@ -6,10 +6,11 @@
  */
 import { FsError } from '../fuse/errno';
 import type { HostProc } from '../host/host-proc';
+import type { ProcContext } from './context';
 
 export class ProcessRef {
   private constructor(
-    readonly host: HostProc,
+    readonly ctx: ProcContext,
     /** thread group id */
     readonly tgid: number,
     /** the task this ref names: the number in /proc/<n> or task/<tid> */
@@ -20,11 +21,12 @@ export class ProcessRef {
   ) {}
 
   /** /proc/<n>: any task id resolves, leader or not (proc_pid_lookup). */
-  static lookup(host: HostProc, n: number): ProcessRef | undefined {
+  static lookup(ctx: ProcContext, n: number): ProcessRef | undefined {
+    const host = ctx.host;
     try {
       const st = host.stat(n);
       const tgid = host.tgidOf(n);
-      return new ProcessRef(host, tgid, n, false, st.startTime);
+      return new ProcessRef(ctx, tgid, n, false, st.startTime);
     } catch (e) {
       if (e instanceof FsError) return undefined;
       throw e;
@@ -32,15 +34,20 @@ export class ProcessRef {
   }
 
   /** /proc/<tgid>/task/<tid>: only tasks of the same thread group. */
-  static lookupThread(host: HostProc, tgid: number, tid: number): ProcessRef | undefined {
+  static lookupThread(ctx: ProcContext, tgid: number, tid: number): ProcessRef | undefined {
+    const host = ctx.host;
     try {
       const st = host.stat(tgid, tid);
       if (host.tgidOf(tid) !== tgid) return undefined;
-      return new ProcessRef(host, tgid, tid, true, st.startTime);
+      return new ProcessRef(ctx, tgid, tid, true, st.startTime);
     } catch (e) {
       if (e instanceof FsError) return undefined;
       throw e;
     }
+  }
+
+  get host(): HostProc {
+    return this.ctx.host;
   }
 
   /** Host path parts of this task's directory. */

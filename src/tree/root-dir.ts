@@ -6,7 +6,7 @@
 import type { Caller } from '../fuse/caller';
 import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, type Attr, type DirEntry, type Node } from '../fuse/node';
-import type { HostProc } from '../host/host-proc';
+import type { ProcContext } from './context';
 import { PidDir } from './pid-dir';
 import { parsePidName } from './pid-name';
 import { ProcessRef } from './process-ref';
@@ -21,9 +21,13 @@ export class RootDir implements Node {
   private readonly self: SelfSymlink;
   private readonly threadSelf: ThreadSelfSymlink;
 
-  constructor(private readonly host: HostProc) {
-    this.self = new SelfSymlink(host);
-    this.threadSelf = new ThreadSelfSymlink(host);
+  constructor(private readonly ctx: ProcContext) {
+    this.self = new SelfSymlink(ctx.host);
+    this.threadSelf = new ThreadSelfSymlink(ctx.host);
+  }
+
+  private get host() {
+    return this.ctx.host;
   }
 
   getattr(): Attr {
@@ -37,7 +41,7 @@ export class RootDir implements Node {
     const n = parsePidName(name);
     // pid 0 is the idle task: never visible (find_task_by_pid_ns finds nothing).
     if (n === undefined || n === 0) throw new FsError('ENOENT');
-    const ref = ProcessRef.lookup(this.host, n);
+    const ref = ProcessRef.lookup(this.ctx, n);
     if (!ref) throw new FsError('ENOENT');
     return new PidDir(ref);
   }

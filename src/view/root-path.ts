@@ -102,3 +102,18 @@ export function viewMaps(vmas: readonly Vma[], readerRoot: Buffer | string): Vma
 export function readReaderRoot(host: HostProc, tgid: number): Buffer {
   return host.readlink(tgid, 'root');
 }
+
+/**
+ * A path (readlink of exe, cwd, root, fd/N) as a reader with `readerRoot` sees
+ * it: d_path relative to the reader's root when the path is under it ("/" for
+ * the root itself), the absolute path otherwise. Raw bytes, no escaping.
+ */
+export function viewPath(raw: Buffer, readerRoot: Buffer | string): Buffer {
+  const root = rootBytes(readerRoot);
+  if (isAbsoluteRoot(root) || raw.length === 0 || raw[0] !== SLASH) return raw;
+  if (raw.length >= root.length && raw.subarray(0, root.length).equals(root)) {
+    if (raw.length === root.length) return Buffer.from('/');
+    if (raw[root.length] === SLASH) return raw.subarray(root.length);
+  }
+  return raw;
+}

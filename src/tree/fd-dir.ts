@@ -1,0 +1,90 @@
+/**
+ * /proc/<pid>/fd, /proc/<pid>/fdinfo and /proc/<pid>/ns.
+ * Linux: fs/proc/fd.c (proc_readfd, proc_fd_link, proc_fdinfo_permission),
+ * fs/proc/namespaces.c (proc_ns_get_link).
+ *
+ * fd/ is dr-x------ owned by the task (DAC, applied by the kernel through
+ * default_permissions); each fd/<n> link checks READ_FSCREDS at readlink.
+ * fdinfo/ checks READ_FSCREDS on the directory itself (since v6.10).
+ */
+import type { Caller } from '../fuse/caller';
+import { FsError } from '../fuse/errno';
+import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
+import { checkFileAccess } from '../files/access-check';
+import { HostSnapshotFile } from '../files/host-snapshot-file';
+import { ProcLink } from '../files/proc-link';
+import { processAttr } from './attrs';
+import { parsePidName } from './pid-name';
+import type { ProcessRef } from './process-ref';
+
+function listHost(ref: ProcessRef, dir: string): string[] {
+  return ref.readChecked(() => {
+    try {
+      return ref.host.readdir(...ref.hostPath(dir));
+    } catch (e) {
+      if (e instanceof FsError) throw e;
+      throw new FsError('ENOENT');
+    }
+  });
+}
+
+export class FdDir implements Node {
+  constructor(
+    private readonly ref: ProcessRef,
+    readonly key: 'fd' | 'fdinfo',
+  ) {}
+
+  getattr(): Attr {
+    return processAttr(this.ref, [this.key], S_IFDIR | (this.key === 'fd' ? 0o500 : 0o555), 2);
+  }
+
+  private check(caller: Caller): void {
+    if (this.key === 'fdinfo') checkFileAccess('fdinfo', caller, this.ref);
+  }
+
+  lookup(name: string, caller: Caller): Node {
+    this.check(caller);
+    const fd = parsePidName(name);
+    if (fd === undefined || !listHost(this.ref, this.key).includes(name)) throw new FsError('ENOENT');
+    return this.key === 'fd'
+      ? new ProcLink(this.ref, ['fd', String(fd)], 'fd/N')
+      : new HostSnapshotFile(this.ref, `fdinfo/${fd}`);
+  }
+
+  readdir(caller: Caller): DirEntry[] {
+    this.check(caller);
+    const fds = listHost(this.ref, this.key)
+      .map(Number)
+      .filter((n) => Number.isInteger(n))
+      .sort((a, b) => a - b);
+    const type = this.key === 'fd' ? S_IFLNK : S_IFREG;
+    return [
+      { name: '.', type: S_IFDIR, pos: 0 },
+      { name: '..', type: S_IFDIR, pos: 1 },
+      ...fds.map((n) => ({ name: String(n), type, pos: n + 2 })),
+    ];
+  }
+}
+
+/** /proc/<pid>/ns: dr-x--x--x, one link per namespace kind the host shows. */
+export class NsDir implements Node {
+  readonly key = 'ns';
+  constructor(private readonly ref: ProcessRef) {}
+
+  getattr(): Attr {
+    return processAttr(this.ref, ['ns'], S_IFDIR | 0o511, 2);
+  }
+
+  lookup(name: string): Node {
+    if (!listHost(this.ref, 'ns').includes(name)) throw new FsError('ENOENT');
+    return new ProcLink(this.ref, ['ns', name], 'ns/N');
+  }
+
+  readdir(): DirEntry[] {
+    return [
+      { name: '.', type: S_IFDIR, pos: 0 },
+      { name: '..', type: S_IFDIR, pos: 1 },
+      ...listHost(this.ref, 'ns').map((name, i) => ({ name, type: S_IFLNK, pos: 2 + i })),
+    ];
+  }
+}
