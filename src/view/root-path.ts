@@ -85,6 +85,20 @@ export function viewMapsName(v: Vma, readerRoot: Buffer | string): Buffer {
   return v.name; // outside the root: d_path prints the absolute path
 }
 
+/**
+ * A raw path (readlink of exe, cwd, root, fd/N) as a reader with `readerRoot`
+ * sees it: the same d_path rule, without seq_path escaping. Non-paths
+ * ("socket:[12]", "anon_inode:[eventfd]") are returned unchanged.
+ */
+export function viewPath(raw: Buffer, readerRoot: Buffer | string): Buffer {
+  const root = rootBytes(readerRoot);
+  if (isAbsoluteRoot(root) || raw.length === 0 || raw[0] !== SLASH) return raw;
+  if (raw.length > root.length && raw[root.length] === SLASH && raw.subarray(0, root.length).equals(root)) {
+    return raw.subarray(root.length);
+  }
+  return raw;
+}
+
 /** The maps of a process as a reader whose root is `readerRoot` sees them. Pure. */
 export function viewMaps(vmas: readonly Vma[], readerRoot: Buffer | string): Vma[] {
   if (isAbsoluteRoot(readerRoot)) return vmas.slice();

@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 
 import { renderMaps } from '../../../src/files/maps';
 import { parseMaps, type Vma } from '../../../src/host/parse-maps';
-import { escapeSeqPath, isAbsoluteRoot, viewMaps, viewMapsName } from '../../../src/view/root-path';
+import { escapeSeqPath, isAbsoluteRoot, viewMaps, viewMapsName, viewPath } from '../../../src/view/root-path';
 
 const FIXTURES = path.join(__dirname, '../../fixtures/proc');
 
@@ -76,5 +76,17 @@ describe('viewMapsName', () => {
     const input = [vma('/srv/jail/a')];
     viewMaps(input, '/srv/jail');
     expect(input[0]!.name.toString()).toBe('/srv/jail/a');
+  });
+});
+
+describe('viewPath (readlink targets: raw bytes, no escaping)', () => {
+  const vp = (p: string, r: string) => viewPath(Buffer.from(p, 'latin1'), r).toString('latin1');
+  test('strips the root, keeps outside paths and non-paths', () => {
+    expect(vp('/srv/jail/bin/sh', '/srv/jail')).toBe('/bin/sh');
+    expect(vp('/srv/jail/tmp/x (deleted)', '/srv/jail')).toBe('/tmp/x (deleted)');
+    expect(vp('/srv/jailer/bin/sh', '/srv/jail')).toBe('/srv/jailer/bin/sh');
+    expect(vp('/usr/bin/sh', '/srv/jail')).toBe('/usr/bin/sh');
+    expect(vp('socket:[1234]', '/srv/jail')).toBe('socket:[1234]');
+    expect(vp('/srv/a\nb/x', '/srv/a\nb')).toBe('/x');
   });
 });
