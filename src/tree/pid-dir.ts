@@ -52,6 +52,13 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   smaps: host('smaps', { access: 'smaps', render: renderSmapsForReader }),
   smaps_rollup: host('smaps_rollup', { access: 'smaps_rollup' }),
   comm: host('comm', { mode: 0o644 }),
+  mounts: host('mounts'),
+  mountinfo: host('mountinfo'),
+  oom_score: host('oom_score'),
+  oom_score_adj: host('oom_score_adj', { mode: 0o644 }),
+  cpuset: host('cpuset'),
+  loginuid: host('loginuid', { mode: 0o644 }),
+  sessionid: host('sessionid'),
 };
 
 /** tgid_base_stuff: what /proc/<pid> holds. */

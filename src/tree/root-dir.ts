@@ -5,8 +5,9 @@
  */
 import type { Caller } from '../fuse/caller';
 import { FsError } from '../fuse/errno';
-import { S_IFDIR, S_IFLNK, type Attr, type DirEntry, type Node } from '../fuse/node';
+import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
 import type { ProcContext } from './context';
+import { hostEntry } from './host-entry';
 import { PidDir } from './pid-dir';
 import { parsePidName } from './pid-name';
 import { ProcessRef } from './process-ref';
@@ -39,6 +40,10 @@ export class RootDir implements Node {
     if (name === 'self') return this.self;
     if (name === 'thread-self') return this.threadSelf;
     const n = parsePidName(name);
+    if (n === undefined && !/^[0-9]/.test(name)) {
+      const other = hostEntry(this.host, [name]);
+      if (other) return other;
+    }
     // pid 0 is the idle task: never visible (find_task_by_pid_ns finds nothing).
     if (n === undefined || n === 0) throw new FsError('ENOENT');
     const ref = ProcessRef.lookup(this.ctx, n);
@@ -50,9 +55,24 @@ export class RootDir implements Node {
     const out: DirEntry[] = [
       { name: '.', type: S_IFDIR, pos: 0 },
       { name: '..', type: S_IFDIR, pos: 1 },
+    ];
+    // The non-process entries come first, as in proc_root_readdir.
+    let i = 2;
+    for (const name of this.host.readdir()) {
+      if (/^[0-9]/.test(name) || name === 'self' || name === 'thread-self') continue;
+      if (i >= FIRST_PROCESS_ENTRY) break;
+      let type = S_IFREG;
+      try {
+        type = this.host.lstat(name).mode & 0o170000;
+      } catch {
+        continue;
+      }
+      out.push({ name, type, pos: i++ });
+    }
+    out.push(
       { name: 'self', type: S_IFLNK, pos: FIRST_PROCESS_ENTRY },
       { name: 'thread-self', type: S_IFLNK, pos: FIRST_PROCESS_ENTRY + 1 },
-    ];
+    );
     for (const pid of this.host.listPids()) {
       out.push({ name: String(pid), type: S_IFDIR, pos: pid + FIRST_PROCESS_ENTRY + 2 });
     }

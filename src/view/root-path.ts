@@ -93,6 +93,8 @@ export function viewMapsName(v: Vma, readerRoot: Buffer | string): Buffer {
 export function viewPath(raw: Buffer, readerRoot: Buffer | string): Buffer {
   const root = rootBytes(readerRoot);
   if (isAbsoluteRoot(root) || raw.length === 0 || raw[0] !== SLASH) return raw;
+  // The reader's root itself (readlink of /proc/<pid>/root or cwd there) is "/".
+  if (raw.equals(root)) return Buffer.from('/');
   if (raw.length > root.length && raw[root.length] === SLASH && raw.subarray(0, root.length).equals(root)) {
     return raw.subarray(root.length);
   }
@@ -117,17 +119,3 @@ export function readReaderRoot(host: HostProc, tgid: number): Buffer {
   return host.readlink(tgid, 'root');
 }
 
-/**
- * A path (readlink of exe, cwd, root, fd/N) as a reader with `readerRoot` sees
- * it: d_path relative to the reader's root when the path is under it ("/" for
- * the root itself), the absolute path otherwise. Raw bytes, no escaping.
- */
-export function viewPath(raw: Buffer, readerRoot: Buffer | string): Buffer {
-  const root = rootBytes(readerRoot);
-  if (isAbsoluteRoot(root) || raw.length === 0 || raw[0] !== SLASH) return raw;
-  if (raw.length >= root.length && raw.subarray(0, root.length).equals(root)) {
-    if (raw.length === root.length) return Buffer.from('/');
-    if (raw[root.length] === SLASH) return raw.subarray(root.length);
-  }
-  return raw;
-}
