@@ -36,7 +36,10 @@ export interface Target {
   send(cmd: string): void;
   /** resolves with the next not yet consumed line that matches `pred` */
   nextLine(pred?: (line: TargetLine) => boolean, timeoutMs?: number): Promise<TargetLine>;
-  /** SIGKILL the program (its descendants die by PR_SET_PDEATHSIG) and wait for it */
+  /**
+   * SIGTERM the program (a --fork keeper then kills and reaps its child; other
+   * descendants die by PR_SET_PDEATHSIG), SIGKILL after 2 s, and wait for it.
+   */
   kill(): Promise<void>;
 }
 
@@ -115,8 +118,14 @@ export async function startTarget(name: string, args: string[] = [], timeoutMs =
       live.delete(target);
       // Until node has seen the exit, the pid is ours (at worst a zombie), so this
       // can never hit a recycled pid.
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exited;
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const timer = setTimeout(() => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+        }, 2_000);
+        await exited;
+        clearTimeout(timer);
+      }
     },
   };
   live.add(target);
