@@ -296,6 +296,12 @@ describe('MemReader binding to the mm of open time (SPEC-11/12/14)', () => {
     expect(nativeOpenError(pid, false)).toBe('ESRCH');
   });
 
+  it('a kernel thread has no mm: ESRCH at open on both sides (SPEC-10)', T, () => {
+    expect(fs.readFileSync('/proc/2/comm', 'utf8')).toBe('kthreadd\n');
+    expect(hostOpenError(2, 'r')).toBe('ESRCH');
+    expect(nativeOpenError(2, false)).toBe('ESRCH');
+  });
+
   it('after execve: 0 bytes from the handle, never the new image (SPEC-12)', T, async () => {
     const t = await startTarget('mem_target');
     const pid = t.info.pid as number;
