@@ -1,21 +1,167 @@
-// STUB: replaced by the real implementation (issue 4).
+// /proc/<pid>/mem served from a /proc/<pid>/mem fd that the daemon opened once,
+// at FUSE OPEN time. Every byte goes through the kernel's own mem_rw on that fd,
+// so the semantics are the kernel's by construction:
+//  - proc_mem_open (fs/proc/base.c) pins the mm that the task had at open
+//    (mmgrab); mem_rw does mmget_not_zero on THAT mm, so after exit, exec or pid
+//    reuse a read/write returns 0 and never reaches a newer image (SPEC-11/12/14).
+//  - mem_rw walks the range in PAGE_SIZE chunks through access_remote_vm with
+//    FOLL_FORCE (proc_mem_foll_force, SPEC-20): PROT_NONE and write-only pages of
+//    a VM_MAYREAD mapping are readable (mm/gup.c check_vma_flags, SPEC-21), and
+//    writes COW into read-only private text (SPEC-22).
+//  - A chunk that transfers nothing ends the call: -EIO if nothing was copied,
+//    else the short count (SPEC-16/17). One pread is one mem_rw call, so we must
+//    not loop to "fill" the buffer: a second call at the hole would turn a short
+//    read into EIO for the caller.
+//
+// Why there is no process_vm_readv fast path (issue 4 asked for one):
+// process_vm_readv(pid) resolves the pid afresh and reads the task's CURRENT mm
+// (mm/process_vm_access.c -> mm_access). To serve data from it we would have to
+// prove, after the copy, that the task's current mm is the mm pinned at open.
+// Userspace cannot observe mm identity: kcmp(KCMP_VM) compares two live tasks,
+// not a task and an fd's mm; fdinfo of a mem fd shows no mm; /proc/<pid>/stat's
+// start_code/arg_start/... are equal for two execs of the same non-randomised
+// binary. The tempting guard "pidfd still alive and a 1-byte pread on the pinned
+// fd still returns data" only proves that the OLD mm still has users, not that
+// the task still uses it: when the old mm is shared with another thread group
+// (a vfork/CLONE_VM child that execs, as posix_spawn does, or a CLONE_VM sibling
+// that outlives an exec of the target), the old mm stays alive after the exec
+// while process_vm_readv reads the new, possibly setuid, image. Exec can happen
+// at any time, and sharing can be created at any time after open, so no check
+// at open closes the gap either. Since correctness cannot be proven, all data is
+// served with pread/pwrite on the pinned fd. (process_vm_readv would also lack
+// FOLL_FORCE and has different partial-transfer rules, so it could only ever be
+// a fast path in front of this one.) test/integration/mem-native.test.ts has the
+// CLONE_VM + exec case. The gain would be small anyway (bench/mem_read_bench.c,
+// 2-vCPU VM, kernel 6.18): pread 1.7/16.6/260 us for 4 KiB/64 KiB/1 MiB,
+// process_vm_readv 2.1/13.5/210 us, and 4.1/15.9/209-252 us with even the weak
+// guard; a FUSE round trip adds more than that difference.
+//
+// Threading: Read/Write/Alive run on FUSE worker threads, concurrently; they
+// use only positional I/O on fds that are immutable after Open, and never touch
+// napi_env. The only shared state is hi_mu_, for addresses >= 2^63.
 #include "mem_reader.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-namespace procfuse {
+#include <limits>
 
-MemReader* MemReader::Open(pid_t, bool, int* err) {
-  *err = ENOSYS;
-  return nullptr;
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL  // include/uapi/linux/pidfd.h (v6.9+)
+#endif
+
+namespace procfuse {
+namespace {
+
+int PidfdOpen(pid_t pid, unsigned int flags) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, flags));
 }
+
+// Signal 0 through a pidfd: the kernel looks the task up first (ESRCH once it
+// has been reaped) and only then checks permission (EPERM), so EPERM still means
+// "not reaped". kernel/signal.c pidfd_send_signal -> kill_pid_info_type.
+bool PidfdAlive(int pidfd) {
+  if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return true;
+  return errno == EPERM;
+}
+
+}  // namespace
+
+MemReader* MemReader::Open(pid_t pid, bool writable, int* err) {
+  if (pid <= 0) {
+    *err = ENOENT;  // no /proc/<pid> for such a name
+    return nullptr;
+  }
+  // A pidfd first, so that the pid number cannot be recycled unnoticed between
+  // here and the open of /proc/<pid>/mem. A tid that is not a thread-group
+  // leader (/proc/<pid>/task/<tid>/mem) needs PIDFD_THREAD (v6.9+); without it
+  // this kernel (6.18) answers ENOENT (older ones EINVAL). A pid that does not
+  // exist at all gives ESRCH.
+  int pidfd = PidfdOpen(pid, 0);
+  if (pidfd < 0 && (errno == ENOENT || errno == EINVAL)) {
+    int first = errno;
+    pidfd = PidfdOpen(pid, PIDFD_THREAD);
+    if (pidfd < 0) errno = first;
+  }
+  if (pidfd < 0) {
+    *err = errno;
+    return nullptr;
+  }
+
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/mem", static_cast<int>(pid));
+  // proc_mem_open: ptrace ATTACH_FSCREDS check for the daemon, then mmgrab of
+  // the task's mm. A zombie or kthread has no mm: ESRCH since v6.15 (SPEC-10).
+  int memfd;
+  do {
+    memfd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  } while (memfd < 0 && errno == EINTR);
+  if (memfd < 0) {
+    *err = errno;
+    close(pidfd);
+    return nullptr;
+  }
+
+  // The pidfd's process was not reaped before the mem fd existed, so its pid
+  // number was never freed in between (free_pid only runs once no task uses the
+  // struct pid) and "/proc/<pid>" named that very process: the pinned mm is its.
+  if (!PidfdAlive(pidfd)) {
+    close(memfd);
+    close(pidfd);
+    *err = ESRCH;
+    return nullptr;
+  }
+  return new MemReader(pid, writable, pidfd, memfd);
+}
+
 MemReader::~MemReader() {
   if (pidfd_ >= 0) close(pidfd_);
   if (memfd_ >= 0) close(memfd_);
 }
-ssize_t MemReader::Read(uint64_t, char*, size_t) { return -ENOSYS; }
-ssize_t MemReader::Write(uint64_t, const char*, size_t) { return -ENOSYS; }
-bool MemReader::Alive() const { return false; }
+
+ssize_t MemReader::Transfer(uint64_t addr, char* rbuf, const char* wbuf, size_t len) {
+  if (len == 0) return 0;  // vfs_read/vfs_write: nothing to do (SPEC-27)
+  ssize_t n;
+  if (addr <= static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
+    do {
+      n = wbuf != nullptr ? pwrite(memfd_, wbuf, len, static_cast<off_t>(addr))
+                          : pread(memfd_, rbuf, len, static_cast<off_t>(addr));
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+  }
+  // pread/pwrite reject offsets >= 2^63 with EINVAL (SPEC-26), but read/write
+  // at such an f_pos are legal on mem (FOP_UNSIGNED_OFFSET, SPEC-25), so the
+  // kernel's answer there (EIO, EOVERFLOW, the vsyscall page) needs lseek+read.
+  // f_pos is shared by all users of the fd, hence the lock.
+  std::lock_guard<std::mutex> lock(hi_mu_);
+  // mem_lseek stores any value and returns it; libc reports returns in
+  // [-4095, -1] as errors, which they are not here (SPEC-24).
+  errno = 0;
+  off_t pos = lseek(memfd_, static_cast<off_t>(addr), SEEK_SET);
+  if (pos != static_cast<off_t>(addr) &&
+      !(pos == -1 && static_cast<uint64_t>(-static_cast<int64_t>(errno)) == addr)) {
+    return -errno;
+  }
+  do {
+    n = wbuf != nullptr ? write(memfd_, wbuf, len) : read(memfd_, rbuf, len);
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
+ssize_t MemReader::Read(uint64_t addr, char* buf, size_t len) {
+  return Transfer(addr, buf, nullptr, len);
+}
+
+ssize_t MemReader::Write(uint64_t addr, const char* buf, size_t len) {
+  // A read-only handle gets the kernel's EBADF from pwrite (vfs_write without
+  // FMODE_WRITE), exactly as a write on an O_RDONLY /proc/<pid>/mem fd.
+  return Transfer(addr, nullptr, buf, len);
+}
+
+bool MemReader::Alive() const { return PidfdAlive(pidfd_); }
 
 }  // namespace procfuse

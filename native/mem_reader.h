@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <mutex>
+
 namespace procfuse {
 
 class MemReader {
@@ -41,10 +43,15 @@ class MemReader {
   MemReader(pid_t pid, bool writable, int pidfd, int memfd)
       : pid_(pid), writable_(writable), pidfd_(pidfd), memfd_(memfd) {}
 
+  // One mem_rw call: pread/pwrite on memfd_ (lseek+read/write under hi_mu_ for
+  // addresses >= 2^63). Exactly one of rbuf/wbuf is non-null.
+  ssize_t Transfer(uint64_t addr, char* rbuf, const char* wbuf, size_t len);
+
   pid_t pid_;
   bool writable_;
-  int pidfd_;
-  int memfd_;
+  int pidfd_;  // pidfd_open(pid): liveness, and proof at open that pid named it
+  int memfd_;  // /proc/<pid>/mem, pins the mm of open time (proc_mem_open)
+  std::mutex hi_mu_;  // serialises f_pos use for addresses >= 2^63
 };
 
 }  // namespace procfuse
