@@ -265,6 +265,20 @@ describe('mayAccessFile (SPEC table F)', () => {
     expect(mayAccessFile('maps', root, target, { yamaScope: 3 }).allow).toBe(true);
     expect(mayAccessFile('mem', root, target, { yamaScope: 3 }).allow).toBe(false);
   });
+  test('maps family: a perfmon_capable() caller in our ns passes a failed READ check; mem does not', () => {
+    const perfmon = task(1001, { capEffective: 1n << 38n, capPermitted: 1n << 38n });
+    const sysadmin = task(1001, { capEffective: 1n << 21n, capPermitted: 1n << 21n });
+    const nested = task(1001, { capEffective: 1n << 38n, capPermitted: 1n << 38n, userNs: IN_CHILD });
+    const nd = task(1000, { dumpable: false });
+    for (const file of ['maps', 'smaps', 'smaps_rollup', 'numa_maps'] as const) {
+      expect(mayAccessFile(file, perfmon, nd, NO_YAMA)).toEqual({ allow: true, decision: { allow: true, rule: 'perfmon-capable' } });
+      expect(mayAccessFile(file, sysadmin, nd, NO_YAMA).allow).toBe(true);
+      expect(mayAccessFile(file, nested, nd, NO_YAMA).allow).toBe(false);
+    }
+    for (const file of ['mem', 'environ', 'auxv', 'pagemap', 'exe'] as const) {
+      expect(mayAccessFile(file, perfmon, nd, NO_YAMA).allow).toBe(false);
+    }
+  });
   test('mem of the caller itself opens under Yama 3 (mm_access skips same mm)', () => {
     const self = task(1000, { dumpable: false });
     expect(mayAccessFile('mem', self, self, { yamaScope: 3 }).allow).toBe(true);
