@@ -10,6 +10,7 @@
  * throw FsError('ESRCH') as for a task that went away.
  */
 import { FsError, hasCode } from '../fuse/errno';
+import { native } from '../native';
 import { type Credentials, type IdSet, type UserNsLevel } from '../policy/credentials';
 import { type HostProc } from './host-proc';
 import { parseStat } from './parse-stat';
@@ -35,12 +36,7 @@ export interface CredentialSources {
 
 export function hostCredentialSources(host: HostProc): CredentialSources {
   return {
-    userNsChain(pid) {
-      // Loaded lazily so that fixture-driven code paths need no built addon.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { native } = require('../native') as typeof import('../native');
-      return native.userNsChain(pid);
-    },
+    userNsChain: (pid) => native.userNsChain(pid),
     dumpOwnerUid: (pid) => host.lstat(pid, 'stat').uid,
     nsRootUid: (pid) => rootOfUidMap(host.readText(pid, 'uid_map')),
   };

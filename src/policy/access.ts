@@ -20,7 +20,7 @@
  */
 import createDebug from 'debug';
 
-import { CAP_SYS_PTRACE, hasCap, type Credentials, type UserNsLevel } from './credentials';
+import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, hasCap, type Credentials, type UserNsLevel } from './credentials';
 import {
   formatPtraceMode,
   PTRACE_MODE_ATTACH,
@@ -50,7 +50,7 @@ export interface AccessEnv {
   sameMm?: boolean;
 }
 
-export type AllowRule = 'same-thread-group' | 'same-mm' | 'uid-gid-match' | 'cap-sys-ptrace';
+export type AllowRule = 'same-thread-group' | 'same-mm' | 'uid-gid-match' | 'cap-sys-ptrace' | 'perfmon-capable';
 export type DenyRule =
   | 'invalid-mode'
   | 'caller-not-visible'
@@ -215,6 +215,20 @@ export function checkYama(caller: Credentials, target: Credentials, mode: number
     default:
       return { pass: false, rule: 'yama-scope-3', reason: 'Yama scope 3: no attach' };
   }
+}
+
+/**
+ * include/linux/capability.h perfmon_capable(): CAP_PERFMON or CAP_SYS_ADMIN
+ * in the initial user namespace (here: the daemon's, the last level).
+ *
+ * Observed on this machine's kernel (6.18.44) and not in SPEC.md: opening
+ * maps, smaps, smaps_rollup and numa_maps succeeds for such a caller even when
+ * the ptrace READ check fails (other uid, non-dumpable target); mem does not.
+ * The differential test (test/integration/access-kernel.test.ts) pins it.
+ */
+export function isPerfmonCapable(caller: Credentials): boolean {
+  if (caller.userNs.length !== 1) return false;
+  return hasCap(caller.capEffective, CAP_PERFMON) || hasCap(caller.capEffective, CAP_SYS_ADMIN);
 }
 
 /** __ptrace_may_access followed by security_ptrace_access_check (commoncap, then Yama). */

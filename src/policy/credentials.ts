@@ -64,6 +64,8 @@ export interface Credentials {
 
 /** include/uapi/linux/capability.h */
 export const CAP_SYS_PTRACE = 19;
+export const CAP_SYS_ADMIN = 21;
+export const CAP_PERFMON = 38;
 
 export function hasCap(set: bigint, cap: number): boolean {
   return ((set >> BigInt(cap)) & 1n) === 1n;

@@ -6,7 +6,7 @@
  * DAC on the file's mode (e.g. mem 0600, owner from task_dump_owner) runs in
  * the VFS before any of these checks (SPEC-3) and is not part of this table.
  */
-import { mayAccess, mayAccessMm, type AccessEnv, type Decision } from './access';
+import { isPerfmonCapable, mayAccess, mayAccessMm, type AccessEnv, type Decision } from './access';
 import { type Credentials } from './credentials';
 import { PTRACE_MODE_ATTACH_FSCREDS, PTRACE_MODE_READ_FSCREDS } from './ptrace-mode';
 
@@ -24,19 +24,22 @@ export interface FileAccessRule {
   viaMmAccess: boolean;
   /** the kernel function that checks */
   kernel: string;
+  /** a perfmon_capable() caller passes even when the ptrace check fails (see isPerfmonCapable) */
+  perfmonBypass?: boolean;
 }
 
 const MM_OPEN = (mode: number, kernel: string): FileAccessRule => ({ mode, errno: 'EACCES', when: 'open', viaMmAccess: true, kernel });
+const MAPS_OPEN = (kernel: string): FileAccessRule => ({ ...MM_OPEN(PTRACE_MODE_READ_FSCREDS, kernel), perfmonBypass: true });
 const LINK = (kernel: string): FileAccessRule => ({ mode: PTRACE_MODE_READ_FSCREDS, errno: 'EACCES', when: 'readlink', viaMmAccess: false, kernel });
 const LOCK_TRACE: FileAccessRule = { mode: PTRACE_MODE_ATTACH_FSCREDS, errno: 'EPERM', when: 'read', viaMmAccess: false, kernel: 'fs/proc/base.c lock_trace' };
 const NONE: FileAccessRule = { mode: null, errno: null, when: null, viaMmAccess: false, kernel: 'none' };
 
 export const FILE_ACCESS = {
   mem: MM_OPEN(PTRACE_MODE_ATTACH_FSCREDS, 'fs/proc/base.c mem_open -> proc_mem_open -> mm_access'),
-  maps: MM_OPEN(PTRACE_MODE_READ_FSCREDS, 'fs/proc/task_mmu.c proc_maps_open -> proc_mem_open'),
-  smaps: MM_OPEN(PTRACE_MODE_READ_FSCREDS, 'fs/proc/task_mmu.c smaps_open -> proc_mem_open'),
-  smaps_rollup: MM_OPEN(PTRACE_MODE_READ_FSCREDS, 'fs/proc/task_mmu.c smaps_rollup_open -> proc_mem_open'),
-  numa_maps: MM_OPEN(PTRACE_MODE_READ_FSCREDS, 'fs/proc/task_mmu.c pid_numa_maps_open -> proc_mem_open'),
+  maps: MAPS_OPEN('fs/proc/task_mmu.c proc_maps_open -> proc_mem_open'),
+  smaps: MAPS_OPEN('fs/proc/task_mmu.c smaps_open -> proc_mem_open'),
+  smaps_rollup: MAPS_OPEN('fs/proc/task_mmu.c smaps_rollup_open -> proc_mem_open'),
+  numa_maps: MAPS_OPEN('fs/proc/task_mmu.c pid_numa_maps_open -> proc_mem_open'),
   environ: MM_OPEN(PTRACE_MODE_READ_FSCREDS, 'fs/proc/base.c environ_open -> __mem_open'),
   auxv: MM_OPEN(PTRACE_MODE_READ_FSCREDS, 'fs/proc/base.c auxv_open -> __mem_open'),
   pagemap: MM_OPEN(PTRACE_MODE_READ_FSCREDS, 'fs/proc/task_mmu.c pagemap_open -> proc_mem_open'),
@@ -70,5 +73,6 @@ export function mayAccessFile(file: ProcPidFileName, caller: Credentials, target
   if (rule.mode === null || rule.errno === null) return { allow: true, decision: null };
   const decision = rule.viaMmAccess ? mayAccessMm(caller, target, rule.mode, env) : mayAccess(caller, target, rule.mode, env);
   if (decision.allow) return { allow: true, decision };
+  if (rule.perfmonBypass && isPerfmonCapable(caller)) return { allow: true, decision: { allow: true, rule: 'perfmon-capable' } };
   return { allow: false, errno: rule.errno, decision };
 }
