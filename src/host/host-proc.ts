@@ -13,8 +13,62 @@ import { FsError, hasCode } from '../fuse/errno';
 import { parseStat, type ProcStat } from './parse-stat';
 import { parseStatus } from './parse-status';
 
+/** How many per-task stat/status fds to keep open (oldest closed first). */
+const MAX_CACHED_FDS = 512;
+
 export class HostProc {
+  /**
+   * Open fds of /proc/<task>/{stat,status}, keyed by path. Opening a procfs file
+   * costs ~10x a pread on an open one. A cached fd is bound to the task it was
+   * opened for (the inode holds its struct pid): once that task is reaped, pread
+   * fails with ESRCH and we reopen, so a recycled pid is never read through an
+   * old fd, and the answer is always the current holder of the number.
+   */
+  private readonly fds = new Map<string, number>();
+  private readonly buf = Buffer.alloc(16384);
+
   constructor(readonly root = '/proc') {}
+
+  /** pread of a small per-task file through the fd cache; falls back to a plain read. */
+  private readCachedText(...parts: Array<string | number>): string {
+    const p = this.path(...parts);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let fd = this.fds.get(p);
+      let fresh = false;
+      if (fd === undefined) {
+        try {
+          fd = fs.openSync(p, 'r');
+        } catch (e) {
+          throw hostError(e, p);
+        }
+        fresh = true;
+        if (this.fds.size >= MAX_CACHED_FDS) {
+          const [oldPath, oldFd] = this.fds.entries().next().value as [string, number];
+          this.fds.delete(oldPath);
+          fs.closeSync(oldFd);
+        }
+        this.fds.set(p, fd);
+      }
+      try {
+        const n = fs.readSync(fd, this.buf, 0, this.buf.length, 0);
+        if (n < this.buf.length) return this.buf.toString('latin1', 0, n);
+        return this.readText(...parts); // larger than the buffer: rare
+      } catch (e) {
+        this.fds.delete(p);
+        fs.closeSync(fd);
+        // A stale fd (its task was reaped): try once more with a fresh open.
+        if (!fresh && hasCode(e, 'ESRCH')) continue;
+        throw hostError(e, p);
+      }
+    }
+    throw new FsError('ENOENT', `${p}: gone`);
+  }
+
+  /** Closes the cached fds (tests, shutdown). */
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
 
   path(...parts: Array<string | number>): string {
     return path.join(this.root, ...parts.map(String));
@@ -38,11 +92,11 @@ export class HostProc {
   }
 
   stat(pid: number, tid?: number): ProcStat {
-    return parseStat(tid === undefined ? this.readText(pid, 'stat') : this.readText(pid, 'task', tid, 'stat'));
+    return parseStat(tid === undefined ? this.readCachedText(pid, 'stat') : this.readCachedText(pid, 'task', tid, 'stat'));
   }
 
   status(pid: number): Map<string, string> {
-    return parseStatus(this.readText(pid, 'status'));
+    return parseStatus(this.readCachedText(pid, 'status'));
   }
 
   /** Thread group id of any task id (the FUSE caller pid is a tid). */

@@ -16,10 +16,15 @@ export default function setup(): void {
   if (!fs.existsSync(path.join(ROOT, 'build/Release/procfuse_native.node'))) {
     throw new Error('native addon not built: run npm ci (or npx node-gyp rebuild)');
   }
+  // Clear only STALE test mounts (daemon gone: ENOTCONN). A live one may belong
+  // to another test run on this machine.
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const mnt = line.split(' ')[4];
-    if (mnt && mnt.includes('/procfuse-test-') && line.includes(' - fuse')) {
-      spawnSync('umount', ['-l', mnt]);
+    if (!mnt || !mnt.includes('/procfuse-test-') || !line.includes(' - fuse')) continue;
+    try {
+      fs.statSync(mnt);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTCONN') spawnSync('umount', ['-l', mnt]);
     }
   }
 }
