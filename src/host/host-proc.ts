@@ -26,6 +26,7 @@ export class HostProc {
    */
   private readonly fds = new Map<string, number>();
   private readonly buf = Buffer.alloc(16384);
+  private readonly tgids = new Map<number, { tgid: number; fd: number }>();
 
   constructor(readonly root = '/proc') {}
 
@@ -68,6 +69,8 @@ export class HostProc {
   close(): void {
     for (const fd of this.fds.values()) fs.closeSync(fd);
     this.fds.clear();
+    for (const { fd } of this.tgids.values()) fs.closeSync(fd);
+    this.tgids.clear();
   }
 
   path(...parts: Array<string | number>): string {
@@ -101,8 +104,46 @@ export class HostProc {
 
   /** Thread group id of any task id (the FUSE caller pid is a tid). */
   tgidOf(tid: number): number {
-    const tgid = Number(this.status(tid).get('Tgid'));
-    if (!Number.isInteger(tgid) || tgid <= 0) throw new FsError('ENOENT');
+    // A task's thread group never changes while it lives (a thread that execs
+    // takes the leader's pid and its own tid is released), so the answer is
+    // cached, checked by a pread on an fd bound to that task: after the task is
+    // reaped the pread fails with ESRCH, and a reused tid is looked up afresh.
+    const cached = this.tgids.get(tid);
+    if (cached) {
+      try {
+        fs.readSync(cached.fd, this.buf, 0, 1, 0);
+        return cached.tgid;
+      } catch {
+        this.tgids.delete(tid);
+        fs.closeSync(cached.fd);
+      }
+    }
+    let fd: number;
+    try {
+      fd = fs.openSync(this.path(tid, 'stat'), 'r');
+    } catch (e) {
+      throw hostError(e, this.path(tid, 'stat'));
+    }
+    let tgid: number;
+    try {
+      tgid = Number(parseStatus(this.readText(tid, 'status')).get('Tgid'));
+      // The fd's task still lives after the status read: status was its own.
+      fs.readSync(fd, this.buf, 0, 1, 0);
+    } catch (e) {
+      fs.closeSync(fd);
+      if (e instanceof FsError) throw e;
+      throw hostError(e, this.path(tid, 'stat'));
+    }
+    if (!Number.isInteger(tgid) || tgid <= 0) {
+      fs.closeSync(fd);
+      throw new FsError('ENOENT');
+    }
+    if (this.tgids.size >= MAX_CACHED_FDS) {
+      const [oldTid, old] = this.tgids.entries().next().value as [number, { fd: number }];
+      this.tgids.delete(oldTid);
+      fs.closeSync(old.fd);
+    }
+    this.tgids.set(tid, { tgid, fd });
     return tgid;
   }
 
