@@ -7,8 +7,10 @@ import type { Caller } from '../fuse/caller';
 import { FsError } from '../fuse/errno';
 import { readAccessEnv } from '../host/access-env';
 import { readCallerCredentials, readCredentials } from '../host/credentials';
+import { mayAccess } from '../policy/access';
 import type { Credentials } from '../policy/credentials';
 import { FILE_ACCESS, mayAccessFile, type ProcPidFileName } from '../policy/file-modes';
+import { PTRACE_MODE_NOAUDIT, PTRACE_MODE_READ_FSCREDS } from '../policy/ptrace-mode';
 import type { ProcessRef } from '../tree/process-ref';
 
 const MEM_OPEN_FILES = new Set<ProcPidFileName>(['mem', 'environ', 'auxv']);
@@ -38,4 +40,23 @@ export function checkFileAccess(file: ProcPidFileName, caller: Caller, ref: Proc
   const d = mayAccessFile(file, who, target, env);
   if (!d.allow) throw new FsError(d.errno, d.decision.allow ? d.errno : d.decision.reason);
   return target;
+}
+
+/**
+ * ptrace_may_access(task, PTRACE_MODE_READ_FSCREDS | PTRACE_MODE_NOAUDIT) for the
+ * caller: what do_task_stat and friends use to decide how much to show. A caller
+ * or target we cannot read counts as "may not".
+ */
+export function callerMayRead(caller: Caller, ref: ProcessRef): boolean {
+  if (caller.pid <= 0) return false;
+  try {
+    const target = readCredentials(ref.host, ref.tid);
+    if (target.startTime !== ref.startTime) return false;
+    const who = readCallerCredentials(ref.host, caller.pid);
+    const env = readAccessEnv(ref.host, who, target, ref.ctx.access);
+    return mayAccess(who, target, PTRACE_MODE_READ_FSCREDS | PTRACE_MODE_NOAUDIT, env).allow;
+  } catch (e) {
+    if (e instanceof FsError) return false;
+    throw e;
+  }
 }

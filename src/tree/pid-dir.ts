@@ -8,9 +8,10 @@
 import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
 import { HostSnapshotFile, type SnapshotOptions } from '../files/host-snapshot-file';
-import { renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
+import { onlyForReadersAtRoot, renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
 import { MemFile } from '../files/mem';
 import { ProcLink } from '../files/proc-link';
+import { renderStatForReader } from '../files/stat';
 import { FdDir, NsDir } from './fd-dir';
 import { processAttr } from './attrs';
 import { parsePidName } from './pid-name';
@@ -42,7 +43,7 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   limits: host('limits'),
   cgroup: host('cgroup'),
   cmdline: host('cmdline'),
-  stat: host('stat'),
+  stat: host('stat', { render: renderStatForReader }),
   statm: host('statm'),
   maps: host('maps', { access: 'maps', render: renderMapsForReader }),
   mem: file((p) => new MemFile(p)),
@@ -52,8 +53,8 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   smaps: host('smaps', { access: 'smaps', render: renderSmapsForReader }),
   smaps_rollup: host('smaps_rollup', { access: 'smaps_rollup' }),
   comm: host('comm', { mode: 0o644 }),
-  mounts: host('mounts'),
-  mountinfo: host('mountinfo'),
+  mounts: host('mounts', { render: onlyForReadersAtRoot }),
+  mountinfo: host('mountinfo', { render: onlyForReadersAtRoot }),
   oom_score: host('oom_score'),
   oom_score_adj: host('oom_score_adj', { mode: 0o644 }),
   cpuset: host('cpuset'),

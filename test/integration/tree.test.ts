@@ -170,6 +170,25 @@ describe.skipIf(!canMount())('procfs skeleton', () => {
     child.kill('SIGKILL');
   });
 
+  test('stat hides the address-space layout from a reader without access, as the kernel does', async () => {
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '60']);
+    children.push(child);
+    await new Promise((r) => setTimeout(r, 200));
+    const asOther = (p: string) =>
+      execFileSync('setpriv', ['--reuid=65533', '--regid=65533', '--clear-groups', '--inh-caps=-all', 'cat', p], {
+        encoding: 'latin1',
+      });
+    const kernel = asOther(`/proc/${child.pid}/stat`);
+    const ours = asOther(path.join(m.dir, String(child.pid), 'stat'));
+    expect(ours).toBe(kernel);
+    expect(kernel.split(' ')[25]).toBe('1'); // start_code is masked...
+    // ...while root sees the real layout, through both.
+    const rootView = fs.readFileSync(path.join(m.dir, String(child.pid), 'stat'), 'latin1');
+    expect(rootView.split(' ')[25]).not.toBe('1');
+    expect(rootView).toBe(fs.readFileSync(`/proc/${child.pid}/stat`, 'latin1'));
+    child.kill('SIGKILL');
+  });
+
   test('ls -l, stat and find accept the tree', () => {
     const pid = String(process.pid);
     const ls = spawnSync('ls', ['-l', path.join(m.dir, pid)], { encoding: 'utf8' });
