@@ -41,6 +41,24 @@ struct RequestData {
   mode_t umask;
 };
 
+// A message to JS that expects no reply (forget, exit): id 0, no caller.
+RequestData* NewEvent(const char* op, uint64_t ino, uint64_t size) {
+  auto* d = new RequestData();
+  d->id = 0;
+  d->op = op;
+  d->ino = ino;
+  d->has_name = false;
+  d->fh = 0;
+  d->flags = 0;
+  d->off = 0;
+  d->size = size;
+  d->pid = 0;
+  d->uid = 0;
+  d->gid = 0;
+  d->umask = 0;
+  return d;
+}
+
 FuseSession* SessionOf(fuse_req_t req) { return static_cast<FuseSession*>(fuse_req_userdata(req)); }
 
 // ---- ops answered on the worker thread -------------------------------------
@@ -392,19 +410,7 @@ void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const 
 }
 
 void FuseSession::ForwardForget(fuse_ino_t ino, uint64_t nlookup) {
-  auto* d = new RequestData();
-  d->id = 0;  // no reply expected
-  d->op = "forget";
-  d->ino = ino;
-  d->has_name = false;
-  d->fh = 0;
-  d->flags = 0;
-  d->off = 0;
-  d->size = nlookup;
-  d->pid = 0;
-  d->uid = 0;
-  d->gid = 0;
-  d->umask = 0;
+  RequestData* d = NewEvent("forget", ino, nlookup);
   if (tsfn_.NonBlockingCall(d, CallJs) != napi_ok) delete d;
 }
 
@@ -609,19 +615,7 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
     fuse_loop_cfg_destroy(cfg);
     loop_done_ = true;
     // Tell JS the connection is over (it may have been unmounted from outside).
-    auto* d = new RequestData();
-    d->id = 0;
-    d->op = "exit";
-    d->ino = 0;
-    d->has_name = false;
-    d->fh = 0;
-    d->flags = 0;
-    d->off = 0;
-    d->size = 0;
-    d->pid = 0;
-    d->uid = 0;
-    d->gid = 0;
-    d->umask = 0;
+    RequestData* d = NewEvent("exit", 0, 0);
     if (tsfn_.NonBlockingCall(d, CallJs) != napi_ok) delete d;
   });
   return env.Undefined();

@@ -90,7 +90,7 @@ export class Dispatcher {
   }
 
   private toNative(ino: number, a: Attr) {
-    return { ino, mode: a.mode, nlink: a.nlink, uid: a.uid, gid: a.gid, size: a.size, time: a.time };
+    return { ...a, ino };
   }
 
   private lookup(req: NativeRequest, caller: Caller): void {

@@ -4,6 +4,7 @@
  * the errno Linux gives (ENOTDIR for lookup/readdir on a file, EINVAL for
  * readlink on a non-link, EISDIR for opening a directory for writing).
  */
+import type { NativeAttr } from '../native';
 import type { Caller } from './caller';
 
 export const S_IFDIR = 0o040000;
@@ -11,15 +12,7 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 
 /** What getattr answers; ino is filled in by the inode table. */
-export interface Attr {
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  size: number;
-  /** seconds since the epoch */
-  time: number;
-}
+export type Attr = Omit<NativeAttr, 'ino'>;
 
 export interface DirEntry {
   name: string;
