@@ -64,7 +64,10 @@ FuseSession* SessionOf(fuse_req_t req) { return static_cast<FuseSession*>(fuse_r
 // ---- ops answered on the worker thread -------------------------------------
 // All of these run on a FUSE worker thread and never touch napi_env.
 
-void OpInit(void* /*userdata*/, struct fuse_conn_info* conn) {
+void OpInit(void* userdata, struct fuse_conn_info* conn) {
+  // libfuse checks that init() asks for the max_read given at mount.
+  uint32_t max_read = static_cast<FuseSession*>(userdata)->max_read();
+  if (max_read > 0) conn->max_read = max_read;
   // No readdirplus (we do not implement it), no cached symlink bodies: /proc/self
   // must be resolved per caller (SPEC-90).
   conn->want &= ~FUSE_CAP_READDIRPLUS;
@@ -369,6 +372,7 @@ FuseSession::FuseSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Fuse
   if (opts.Has("debug")) debug_ = opts.Get("debug").ToBoolean().Value();
   if (opts.Has("threads")) threads_ = std::max(1, opts.Get("threads").ToNumber().Int32Value());
   if (opts.Has("fsname")) fsname_ = opts.Get("fsname").ToString().Utf8Value();
+  if (opts.Has("maxRead")) max_read_ = opts.Get("maxRead").ToNumber().Uint32Value();
   tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "procfuse-request", 0, 1);
   tsfn_.Unref(env);  // referenced only while mounted
 }
@@ -581,6 +585,9 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
   // procfs's generic_permission (SPEC-3, SPEC-91); we add the ptrace checks at open.
   std::string opts = "default_permissions,fsname=" + fsname_ + ",subtype=procfuse";
   if (allow_other_) opts += ",allow_other";
+  // Unset, libfuse 3.14 negotiates 1 MiB requests (max_pages 256); a smaller
+  // max_read caps each FUSE_READ (and costs throughput).
+  if (max_read_ > 0) opts += ",max_read=" + std::to_string(max_read_);
   std::vector<std::string> argv_s = {"procfuse", "-o", opts};
   if (debug_) argv_s.push_back("-d");
   std::vector<char*> argv;

@@ -74,6 +74,8 @@ export interface NativeSessionOptions {
   debug: boolean;
   threads: number;
   fsname: string;
+  /** FUSE max_read in bytes; 0 = libfuse's default (1 MiB here) */
+  maxRead?: number;
 }
 
 export interface NativeBinding {

@@ -27,6 +27,8 @@ commands:
       --fuse-debug               libfuse's own trace of every request
       --threads N                FUSE worker threads (default 4)
       --no-allow-other           only the mounting user may use the mount
+      --max-read BYTES           cap one FUSE read request (4096-1048576; default
+                                 1 MiB, which is also the fastest)
       --log FILE                 where a daemon writes its log
                                  (default /run/procfuse/<mountpoint>.log)
       --yama-scope N             Yama ptrace_scope to apply (0-3; default: the
@@ -55,6 +57,7 @@ export interface MountOptions {
   allowOther: boolean;
   log?: string;
   yamaScope?: number;
+  maxRead?: number;
   /** internal: the fd a daemon child reports readiness on */
   readyFd?: number;
 }
@@ -100,6 +103,9 @@ export function parseMountArgs(args: string[]): MountOptions {
         break;
       case '--no-allow-other':
         opts.allowOther = false;
+        break;
+      case '--max-read':
+        opts.maxRead = int(4096, 1 << 20);
         break;
       case '--log':
         opts.log = value();

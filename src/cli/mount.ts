@@ -85,6 +85,7 @@ async function daemonize(opts: MountOptions, abs: string): Promise<number> {
   if (opts.fuseDebug) args.push('--fuse-debug');
   if (!opts.allowOther) args.push('--no-allow-other');
   if (opts.yamaScope !== undefined) args.push('--yama-scope', String(opts.yamaScope));
+  if (opts.maxRead !== undefined) args.push('--max-read', String(opts.maxRead));
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
@@ -122,6 +123,7 @@ function serve(opts: MountOptions, abs: string): void {
     allowOther: opts.allowOther,
     fuseDebug: opts.fuseDebug,
     threads: opts.threads,
+    maxRead: opts.maxRead,
   });
   try {
     session.mount();

@@ -18,6 +18,8 @@ export interface SessionOptions {
   fuseDebug?: boolean;
   /** FUSE worker threads */
   threads?: number;
+  /** cap on one FUSE_READ, bytes (default: libfuse's 1 MiB) */
+  maxRead?: number;
 }
 
 export class ProcfuseSession {
@@ -40,6 +42,7 @@ export class ProcfuseSession {
         debug: options.fuseDebug ?? false,
         threads: options.threads ?? 4,
         fsname: 'procfuse',
+        maxRead: options.maxRead ?? 0,
       },
       (req: NativeRequest) => {
         if ((req.op as string) === 'exit') {

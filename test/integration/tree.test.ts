@@ -273,6 +273,43 @@ describe.skipIf(!canMount())('daemon lifecycle', () => {
     }
   });
 
+  test('--max-read caps each FUSE read; the data is unchanged', async () => {
+    const m = await startMount(['--max-read', '65536', '--fuse-debug']);
+    try {
+      // The largest readable mapping of this process, read through both.
+      let best: [bigint, bigint] = [0n, 0n];
+      for (const l of fs.readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+        const r = /^([0-9a-f]+)-([0-9a-f]+) r/.exec(l);
+        if (!r) continue;
+        const a = BigInt(`0x${r[1]}`);
+        const b = BigInt(`0x${r[2]}`);
+        if (b - a > best[1] - best[0]) best = [a, b];
+      }
+      const len = Math.min(1 << 20, Number(best[1] - best[0]));
+      const read = (p: string) => {
+        const fd = fs.openSync(p, 'r');
+        try {
+          const buf = Buffer.alloc(len);
+          return buf.subarray(0, fs.readSync(fd, buf, 0, len, best[0]));
+        } finally {
+          fs.closeSync(fd);
+        }
+      };
+      const ours = read(path.join(m.dir, String(process.pid), 'mem'));
+      expect(ours.length).toBe(len);
+      expect(ours.equals(read(`/proc/${process.pid}/mem`))).toBe(true);
+      // libfuse's trace reaches us through the daemon's stderr pipe: let it arrive.
+      for (let i = 0; i < 50 && (m.log().match(/outsize: 65552/g) ?? []).length < len / 65536; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const sizes = [...m.log().matchAll(/opcode: READ \(15\)[^\n]*\n\s+unique: \d+, success, outsize: (\d+)/g)].map((x) => Number(x[1]));
+      expect(sizes.length).toBeGreaterThanOrEqual(Math.ceil(len / 65536));
+      expect(Math.max(...sizes)).toBe(65536 + 16); // payload + fuse_out_header
+    } finally {
+      await m.stop();
+    }
+  });
+
   test('clear errors for bad mountpoints', () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     let r = run('mount', '/etc/hostname');
