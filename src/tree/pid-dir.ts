@@ -10,6 +10,7 @@ import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '
 import { HostSnapshotFile, type SnapshotOptions } from '../files/host-snapshot-file';
 import { renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
 import { MemFile } from '../files/mem';
+import { renderStatForReader, renderStatusForReader } from '../files/self-state';
 import { ProcLink } from '../files/proc-link';
 import { FdDir, NsDir } from './fd-dir';
 import { processAttr } from './attrs';
@@ -38,11 +39,11 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   ns: dir((p) => new NsDir(p)),
   environ: host('environ', { mode: 0o400, access: 'environ' }),
   auxv: host('auxv', { mode: 0o400, access: 'auxv' }),
-  status: host('status'),
+  status: host('status', { render: renderStatusForReader }),
   limits: host('limits'),
   cgroup: host('cgroup'),
   cmdline: host('cmdline'),
-  stat: host('stat'),
+  stat: host('stat', { render: renderStatForReader }),
   statm: host('statm'),
   maps: host('maps', { access: 'maps', render: renderMapsForReader }),
   mem: file((p) => new MemFile(p)),
