@@ -295,6 +295,19 @@ describe.skipIf(!canMount())('a chrooted reader sees what the kernel shows it', 
     expect(inJail('readlink', `/hostproc/${pid}/exe`).out.toString()).toBe('/usr/bin/maps_target\n');
   });
 
+  // show_mountinfo prints from the TARGET's root (mounts_open_common takes
+  // task->fs root), not the reader's: the host's bytes are the answer.
+  test.each(Object.keys(which) as Array<keyof typeof which>)('%s: mounts, mountinfo, cgroup, byte for byte', (name) => {
+    const pid = which[name]().pid;
+    for (const f of ['mounts', 'mountinfo', 'cgroup']) {
+      const kernel = inJail('cat', `/hostproc/${pid}/${f}`);
+      const ours = inJail('cat', `/proc/${pid}/${f}`);
+      expect(kernel.status).toBe(0);
+      expect({ f, ours: ours.out.toString('latin1') }).toEqual({ f, ours: kernel.out.toString('latin1') });
+    }
+    if (name === 'jailed target') expect(inJail('cat', `/hostproc/${pid}/mountinfo`).out.toString()).toMatch(/ \/hostproc /);
+  });
+
   test('the jailed target seen from the host: full host paths, as the kernel shows', () => {
     expect(fs.readFileSync(`${m.dir}/${b.pid}/maps`).toString('latin1')).toBe(fs.readFileSync(`/proc/${b.pid}/maps`).toString('latin1'));
     for (const l of ['exe', 'cwd', 'root']) {
