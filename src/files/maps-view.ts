@@ -4,7 +4,6 @@
  * src/view/root-path.ts). A reader at "/" gets the host's bytes unchanged.
  */
 import type { Caller } from '../fuse/caller';
-import { FsError } from '../fuse/errno';
 import { parseMaps, parseMapsLine } from '../host/parse-maps';
 import type { ProcessRef } from '../tree/process-ref';
 import { isAbsoluteRoot, readReaderRoot, viewMaps } from '../view/root-path';
@@ -39,15 +38,3 @@ export function renderSmapsForReader(bytes: Buffer, caller: Caller, ref: Process
   return Buffer.concat(out);
 }
 
-/**
- * mounts and mountinfo print mount points relative to the reader's root and skip
- * mounts outside it (fs/proc_namespace.c show_mountinfo, seq_path_root). We do
- * not re-render them yet; a reader whose root is not ours is refused rather than
- * shown the host's paths.
- */
-export function onlyForReadersAtRoot(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
-  if (!isAbsoluteRoot(readerRoot(caller, ref))) {
-    throw new FsError('EACCES', 'mounts of a chrooted reader are not emulated');
-  }
-  return bytes;
-}

@@ -11,6 +11,7 @@
 import type { Caller } from '../fuse/caller';
 import type { ProcessRef } from '../tree/process-ref';
 import { callerMayRead } from './access-check';
+import { readsItself, statAsRunning } from './self-state';
 
 // 1-based field numbers (proc(5)).
 const START_CODE = 26;
@@ -34,6 +35,8 @@ export function maskStat(text: string): string {
 }
 
 export function renderStatForReader(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
+  // A task reading itself passes the check, and is running (src/files/self-state.ts).
+  if (readsItself(caller, ref)) return statAsRunning(bytes);
   if (callerMayRead(caller, ref)) return bytes;
   return Buffer.from(maskStat(bytes.toString('latin1')), 'latin1');
 }

@@ -8,8 +8,9 @@
 import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
 import { HostSnapshotFile, type SnapshotOptions } from '../files/host-snapshot-file';
-import { onlyForReadersAtRoot, renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
+import { renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
 import { MemFile } from '../files/mem';
+import { renderStatusForReader } from '../files/self-state';
 import { ProcLink } from '../files/proc-link';
 import { renderStatForReader } from '../files/stat';
 import { FdDir, NsDir } from './fd-dir';
@@ -39,7 +40,7 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   ns: dir((p) => new NsDir(p)),
   environ: host('environ', { mode: 0o400, access: 'environ' }),
   auxv: host('auxv', { mode: 0o400, access: 'auxv' }),
-  status: host('status'),
+  status: host('status', { render: renderStatusForReader }),
   limits: host('limits'),
   cgroup: host('cgroup'),
   cmdline: host('cmdline'),
@@ -53,8 +54,9 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   smaps: host('smaps', { access: 'smaps', render: renderSmapsForReader }),
   smaps_rollup: host('smaps_rollup', { access: 'smaps_rollup' }),
   comm: host('comm', { mode: 0o644 }),
-  mounts: host('mounts', { render: onlyForReadersAtRoot }),
-  mountinfo: host('mountinfo', { render: onlyForReadersAtRoot }),
+  // Mount points relative to the TARGET's root (mounts_open_common): the host's bytes.
+  mounts: host('mounts'),
+  mountinfo: host('mountinfo'),
   oom_score: host('oom_score'),
   oom_score_adj: host('oom_score_adj', { mode: 0o644 }),
   cpuset: host('cpuset'),
