@@ -4,7 +4,7 @@
  * Nodes call this and never decide on their own.
  */
 import type { Caller } from '../fuse/caller';
-import { FsError } from '../fuse/errno';
+import { FsError, hasCode } from '../fuse/errno';
 import { readAccessEnv } from '../host/access-env';
 import { readCallerCredentials, readCredentials } from '../host/credentials';
 import { mayAccess } from '../policy/access';
@@ -56,7 +56,9 @@ export function callerMayRead(caller: Caller, ref: ProcessRef): boolean {
     const env = readAccessEnv(ref.host, who, target, ref.ctx.access);
     return mayAccess(who, target, PTRACE_MODE_READ_FSCREDS | PTRACE_MODE_NOAUDIT, env).allow;
   } catch (e) {
-    if (e instanceof FsError) return false;
+    // Gone, or credentials we may not read (pid 1 here: its user namespace link
+    // is EACCES even for root): the narrower answer, as the kernel gives it.
+    if (e instanceof FsError || hasCode(e, 'EACCES', 'EPERM', 'ENOENT', 'ESRCH')) return false;
     throw e;
   }
 }

@@ -189,6 +189,16 @@ describe.skipIf(!canMount())('procfs skeleton', () => {
     child.kill('SIGKILL');
   });
 
+  test('stat of a task whose credentials we cannot read (pid 1 here) is masked as the kernel masks it', () => {
+    const layout = (t: string) => {
+      const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
+      return [...f.slice(23, 28), f[32], ...f.slice(42, 50)].join(' '); // fields 26-30, 35, 45-52
+    };
+    const kernel = fs.readFileSync('/proc/1/stat', 'latin1');
+    const ours = fs.readFileSync(path.join(m.dir, '1', 'stat'), 'latin1');
+    expect(layout(ours)).toBe(layout(kernel));
+  });
+
   test('ls -l, stat and find accept the tree', () => {
     const pid = String(process.pid);
     const ls = spawnSync('ls', ['-l', path.join(m.dir, pid)], { encoding: 'utf8' });
