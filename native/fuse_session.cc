@@ -185,9 +185,9 @@ void OpRelease(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
 
 void OpFsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info*) { fuse_reply_err(req, 0); }
 
-void OpOpendir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
-  fi->fh = 0;
-  fuse_reply_open(req, fi);
+// Directories check access at opendir in some cases (fdinfo/: proc_fdinfo_permission).
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  SessionOf(req)->Forward(req, "opendir", ino, nullptr, 0, fi->flags);
 }
 
 void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {

@@ -6,7 +6,7 @@ import path from 'node:path';
 
 export interface NativeRequest {
   id: number;
-  op: 'lookup' | 'getattr' | 'setattr' | 'readlink' | 'open' | 'readdir' | 'forget';
+  op: 'lookup' | 'getattr' | 'setattr' | 'readlink' | 'open' | 'opendir' | 'readdir' | 'forget';
   ino: number;
   name?: Buffer;
   fh: number;

@@ -65,6 +65,8 @@ export class Dispatcher {
           return this.readlink(req, caller);
         case 'open':
           return this.open(req, caller);
+        case 'opendir':
+          return this.opendir(req, caller);
         case 'readdir':
           return this.readdir(req, caller);
         default:
@@ -146,6 +148,13 @@ export class Dispatcher {
       this.closeHandle(r.fh);
       throw err;
     }
+  }
+
+  private opendir(req: NativeRequest, caller: Caller): void {
+    const node = this.node(req.ino);
+    if (!node.readdir) throw new FsError('ENOTDIR');
+    node.opendir?.(caller);
+    this.session.replyOpen(req.id, 0, { directIo: false, keepCache: false, nonseekable: false });
   }
 
   private readdir(req: NativeRequest, caller: Caller): void {

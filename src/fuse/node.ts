@@ -38,6 +38,8 @@ export interface Node {
   getattr(caller: Caller): Attr;
   lookup?(name: string, caller: Caller): Node;
   readdir?(caller: Caller): DirEntry[];
+  /** A check at opendir (the kernel's .permission on the directory); throws to refuse. */
+  opendir?(caller: Caller): void;
   readlink?(caller: Caller): string;
   open?(caller: Caller, flags: number): OpenResult;
 }

@@ -42,6 +42,11 @@ export class FdDir implements Node {
     if (this.key === 'fdinfo') checkFileAccess('fdinfo', caller, this.ref);
   }
 
+  /** fdinfo/ refuses at opendir already (proc_fdinfo_permission, v6.10+). */
+  opendir(caller: Caller): void {
+    this.check(caller);
+  }
+
   lookup(name: string, caller: Caller): Node {
     this.check(caller);
     const fd = parsePidName(name);

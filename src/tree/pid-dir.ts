@@ -14,6 +14,7 @@ import { renderStatusForReader } from '../files/self-state';
 import { ProcLink } from '../files/proc-link';
 import { renderStatForReader } from '../files/stat';
 import { FdDir, NsDir } from './fd-dir';
+import { HostDir } from './host-entry';
 import { processAttr } from './attrs';
 import { parsePidName } from './pid-name';
 import { ProcessRef } from './process-ref';
@@ -62,6 +63,8 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   cpuset: host('cpuset'),
   loginuid: host('loginuid', { mode: 0o644 }),
   sessionid: host('sessionid'),
+  // The target's network namespace (proc_net); /proc/net is a link to self/net.
+  net: dir((p) => new HostDir(p.host, p.hostPath('net').map(String))),
 };
 
 /** tgid_base_stuff: what /proc/<pid> holds. */

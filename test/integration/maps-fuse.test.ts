@@ -479,7 +479,7 @@ describe.skipIf(!canMount())('an unprivileged reader and another user\'s process
   // proc_fdinfo_permission denies the open of the directory; procfuse's opendir
   // is answered natively (native/fuse_session.cc OpOpendir) without asking the
   // tree, so the check runs at getdents instead.
-  test.fails('fdinfo/: EACCES at opendir as on the host (FAILS: our opendir never reaches the tree, EACCES comes at getdents)', () => {
+  test('fdinfo/: EACCES at opendir as on the host', () => {
     const { kernel, ours } = both([['list', 'fdinfo']]);
     expect(kernel).toEqual(['opendir:EACCES']);
     expect(ours).toEqual(kernel);

@@ -199,6 +199,13 @@ describe.skipIf(!canMount())('procfs skeleton', () => {
     expect(layout(ours)).toBe(layout(kernel));
   });
 
+  test('/proc/net (a link to self/net) lists what the host lists; its files read', () => {
+    expect(fs.readlinkSync(path.join(m.dir, 'net'))).toBe(fs.readlinkSync('/proc/net'));
+    expect(fs.readdirSync(path.join(m.dir, 'net')).sort()).toEqual(fs.readdirSync('/proc/net').sort());
+    const header = (p: string) => fs.readFileSync(p, 'latin1').split('\n').slice(0, 2).join('\n');
+    expect(header(path.join(m.dir, 'net', 'dev'))).toBe(header('/proc/net/dev'));
+  });
+
   test('ls -l, stat and find accept the tree', () => {
     const pid = String(process.pid);
     const ls = spawnSync('ls', ['-l', path.join(m.dir, pid)], { encoding: 'utf8' });
