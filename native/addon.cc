@@ -86,13 +86,29 @@ Napi::Value MemWrite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// bufferHandle(data: Buffer) -> handle id whose reads slice `data`
+// bufferHandle(data: Buffer | null, renderAtRead: boolean) -> handle id whose reads slice `data`
 Napi::Value BufferHandleNew(const Napi::CallbackInfo& info) {
-  auto data = info[0].As<Napi::Buffer<char>>();
-  auto h = std::make_shared<BufferHandle>();
-  h->data.assign(data.Data(), data.Data() + data.Length());
+  bool at_read = info.Length() > 1 && info[1].ToBoolean().Value();
+  auto h = std::make_shared<BufferHandle>(at_read);
+  if (info[0].IsBuffer()) {
+    auto data = info[0].As<Napi::Buffer<char>>();
+    h->Set(std::make_shared<const std::vector<char>>(data.Data(), data.Data() + data.Length()));
+  }
   uint64_t id = HandleTable::Global().Add(std::move(h));
   return Napi::Number::New(info.Env(), static_cast<double>(id));
+}
+
+// setHandleData(id, data: Buffer): the text a render-at-read handle now slices.
+Napi::Value SetHandleData(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Handle> h = HandleTable::Global().Get(HandleId(info[0]));
+  auto* b = dynamic_cast<BufferHandle*>(h.get());
+  if (b == nullptr) {
+    ThrowErrnoError(info.Env(), "setHandleData", EBADF);
+    return info.Env().Undefined();
+  }
+  auto data = info[1].As<Napi::Buffer<char>>();
+  b->Set(std::make_shared<const std::vector<char>>(data.Data(), data.Data() + data.Length()));
+  return info.Env().Undefined();
 }
 
 // closeHandle(id): drops a handle that was never given to the kernel.
@@ -134,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memRead", Napi::Function::New<MemRead>(env, "memRead"));
   exports.Set("memWrite", Napi::Function::New<MemWrite>(env, "memWrite"));
   exports.Set("bufferHandle", Napi::Function::New<BufferHandleNew>(env, "bufferHandle"));
+  exports.Set("setHandleData", Napi::Function::New<SetHandleData>(env, "setHandleData"));
   exports.Set("closeHandle", Napi::Function::New<CloseHandle>(env, "closeHandle"));
   exports.Set("handleCount", Napi::Function::New<HandleCount>(env, "handleCount"));
   exports.Set("userNsChain", Napi::Function::New<UserNsChainJs>(env, "userNsChain"));

@@ -119,19 +119,25 @@ char* ThreadBuffer(size_t size) {
   return buf.get();
 }
 
-void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, struct fuse_file_info* fi) {
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info* fi) {
   std::shared_ptr<Handle> h = HandleTable::Global().Get(fi->fh);
   if (!h) {
     fuse_reply_err(req, EBADF);
     return;
   }
   if (auto* b = dynamic_cast<BufferHandle*>(h.get())) {
-    if (off < 0 || static_cast<uint64_t>(off) >= b->data.size()) {
+    BufferHandle::Bytes data = b->Snapshot();
+    if (b->render_at_read && (off == 0 || !data)) {
+      // seq_file semantics: the text is generated when it is read from the start.
+      SessionOf(req)->Forward(req, "read", ino, nullptr, fi->fh, 0, off, size);
+      return;
+    }
+    if (!data || off < 0 || static_cast<uint64_t>(off) >= data->size()) {
       fuse_reply_buf(req, nullptr, 0);
       return;
     }
-    size_t n = std::min(size, b->data.size() - static_cast<size_t>(off));
-    fuse_reply_buf(req, b->data.data() + off, n);
+    size_t n = std::min(size, data->size() - static_cast<size_t>(off));
+    fuse_reply_buf(req, data->data() + off, n);
     return;
   }
   if (auto* m = dynamic_cast<MemHandle*>(h.get())) {
@@ -179,7 +185,10 @@ void OpWrite(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, size_t size, o
 void OpFlush(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
-  HandleTable::Global().Remove(fi->fh);
+  std::shared_ptr<Handle> h = HandleTable::Global().Remove(fi->fh);
+  auto* b = dynamic_cast<BufferHandle*>(h.get());
+  // JS keeps the renderer of a render-at-read handle: let it go.
+  if (b != nullptr && b->render_at_read) SessionOf(req)->ForwardRelease(fi->fh);
   fuse_reply_err(req, 0);
 }
 
@@ -411,6 +420,12 @@ void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const 
     delete d;
     if (owned) fuse_reply_err(req, EIO);
   }
+}
+
+void FuseSession::ForwardRelease(uint64_t fh) {
+  RequestData* d = NewEvent("release", 0, 0);
+  d->fh = fh;
+  if (tsfn_.NonBlockingCall(d, CallJs) != napi_ok) delete d;
 }
 
 void FuseSession::ForwardForget(fuse_ino_t ino, uint64_t nlookup) {

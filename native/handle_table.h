@@ -18,9 +18,29 @@ struct Handle {
   virtual ~Handle() = default;
 };
 
-// Text rendered once at open (seq_file single_open style); reads slice it.
+// Rendered text; reads slice it. Rendered once at open (seq_file single_open
+// style), or, with render_at_read, again for every read at offset 0 (and for a
+// first read anywhere): such reads go to JS, which renders and calls Set().
 struct BufferHandle : Handle {
-  std::vector<char> data;
+  using Bytes = std::shared_ptr<const std::vector<char>>;
+
+  explicit BufferHandle(bool at_read) : render_at_read(at_read) {}
+
+  // The current text, or nullptr before the first render.
+  Bytes Snapshot() {
+    std::lock_guard<std::mutex> lock(mu);
+    return data;
+  }
+  void Set(Bytes bytes) {
+    std::lock_guard<std::mutex> lock(mu);
+    data = std::move(bytes);
+  }
+
+  const bool render_at_read;
+
+ private:
+  std::mutex mu;
+  Bytes data;
 };
 
 // /proc/<pid>/mem bound to the target's mm at open.

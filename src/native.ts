@@ -6,7 +6,7 @@ import path from 'node:path';
 
 export interface NativeRequest {
   id: number;
-  op: 'lookup' | 'getattr' | 'setattr' | 'readlink' | 'open' | 'opendir' | 'readdir' | 'forget';
+  op: 'lookup' | 'getattr' | 'setattr' | 'readlink' | 'open' | 'opendir' | 'readdir' | 'read' | 'forget' | 'release';
   ino: number;
   name?: Buffer;
   fh: number;
@@ -92,8 +92,13 @@ export interface NativeBinding {
   memRead(handle: number, addr: bigint, len: number): Buffer;
   /** mem_rw write with FOLL_FORCE; returns bytes written */
   memWrite(handle: number, addr: bigint, data: Buffer): number;
-  /** a handle whose FUSE reads slice `data` (render-once files) */
-  bufferHandle(data: Buffer): number;
+  /**
+   * A handle whose FUSE reads slice `data`. With renderAtRead, a read at offset 0
+   * (or a first read) is forwarded to JS as op 'read', which renders, calls
+   * setHandleData and answers; release is then forwarded as op 'release'.
+   */
+  bufferHandle(data: Buffer | null, renderAtRead?: boolean): number;
+  setHandleData(handle: number, data: Buffer): void;
   /** drops a handle that the kernel never saw */
   closeHandle(handle: number): void;
   handleCount(): number;

@@ -20,6 +20,13 @@ export interface SnapshotOptions {
   mode?: number;
   access?: ProcPidFileName;
   render?: (bytes: Buffer, caller: Caller, ref: ProcessRef) => Buffer;
+  /**
+   * Generate the text at each read from offset 0, as seq_file does, instead of
+   * once at open: for files whose content a reader may change between open and
+   * read (maps, smaps: pmap attaches a segment after opening its own maps).
+   * Costs one more trip to JavaScript per read from the start.
+   */
+  atRead?: boolean;
 }
 
 export class HostSnapshotFile implements Node {
@@ -35,8 +42,16 @@ export class HostSnapshotFile implements Node {
 
   open(caller: Caller, _flags: number): OpenResult {
     if (this.opts.access) checkFileAccess(this.opts.access, caller, this.ref);
-    let data = this.ref.readChecked(() => this.ref.host.readBytes(...this.ref.hostPath(this.key)));
-    if (this.opts.render) data = this.opts.render(data, caller, this.ref);
-    return { fh: native.bufferHandle(data), directIo: true };
+    if (this.opts.atRead) {
+      this.ref.ensureAlive();
+      return { fh: native.bufferHandle(null, true), directIo: true, render: (reader) => this.text(reader) };
+    }
+    return { fh: native.bufferHandle(this.text(caller)), directIo: true };
+  }
+
+  /** The file's bytes for `caller` now; ESRCH once the process has been reaped. */
+  private text(caller: Caller): Buffer {
+    const data = this.ref.readChecked(() => this.ref.host.readBytes(...this.ref.hostPath(this.key)));
+    return this.opts.render ? this.opts.render(data, caller, this.ref) : data;
   }
 }

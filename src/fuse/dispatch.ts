@@ -16,8 +16,11 @@ const log = createDebug('procfuse:fuse');
 /** The reply half of the native session, so tests can drive the dispatcher with a fake. */
 export type ReplySink = Pick<
   NativeFuseSession,
-  'replyErr' | 'replyEntry' | 'replyAttr' | 'replyOpen' | 'replyReadlink' | 'replyDir'
+  'replyErr' | 'replyEntry' | 'replyAttr' | 'replyOpen' | 'replyReadlink' | 'replyDir' | 'replyBuf'
 >;
+
+/** Where a render-at-read handle's new text goes (native.setHandleData). */
+export type HandleFiller = (fh: number, data: Buffer) => void;
 
 /** Closes a native handle the kernel never received (open failed half-way). */
 export type HandleCloser = (fh: number) => void;
@@ -37,11 +40,14 @@ const O_ACCMODE = 3;
 
 export class Dispatcher {
   readonly inodes: InodeTable;
+  /** Renderers of open render-at-read handles, until their release. */
+  private readonly renderers = new Map<number, (caller: Caller) => Buffer>();
 
   constructor(
     private readonly session: ReplySink,
     root: Node,
     private readonly closeHandle: HandleCloser = () => {},
+    private readonly fillHandle: HandleFiller = () => {},
   ) {
     this.inodes = new InodeTable(root);
   }
@@ -50,6 +56,10 @@ export class Dispatcher {
   handle(req: NativeRequest): void {
     if (req.op === 'forget') {
       this.inodes.forget(req.ino, req.size);
+      return;
+    }
+    if (req.op === 'release') {
+      this.renderers.delete(req.fh);
       return;
     }
     const caller: Caller = { pid: req.pid, uid: req.uid, gid: req.gid, umask: req.umask };
@@ -69,6 +79,8 @@ export class Dispatcher {
           return this.opendir(req, caller);
         case 'readdir':
           return this.readdir(req, caller);
+        case 'read':
+          return this.read(req, caller);
         default:
           throw new FsError('EINVAL', `unknown op ${String((req as { op: unknown }).op)}`);
       }
@@ -142,12 +154,23 @@ export class Dispatcher {
       throw new FsError('EACCES');
     }
     const r = node.open(caller, req.flags);
+    if (r.render) this.renderers.set(r.fh, r.render);
     try {
       this.session.replyOpen(req.id, r.fh, { directIo: r.directIo, keepCache: false, nonseekable: false });
     } catch (err) {
+      this.renderers.delete(r.fh);
       this.closeHandle(r.fh);
       throw err;
     }
+  }
+
+  /** A read at offset 0 of a render-at-read handle: generate the text now. */
+  private read(req: NativeRequest, caller: Caller): void {
+    const render = this.renderers.get(req.fh);
+    if (!render) throw new FsError('EBADF');
+    const data = render(caller);
+    this.fillHandle(req.fh, data);
+    this.session.replyBuf(req.id, data.subarray(req.off, req.off + req.size));
   }
 
   private opendir(req: NativeRequest, caller: Caller): void {

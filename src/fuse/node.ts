@@ -26,6 +26,11 @@ export interface OpenResult {
   /** a native handle id (native.bufferHandle or native.memOpen) */
   fh: number;
   directIo: boolean;
+  /**
+   * For a render-at-read handle: makes the file's text for the caller of a read
+   * at offset 0 (seq_file generates at read time, not at open).
+   */
+  render?: (caller: Caller) => Buffer;
 }
 
 export interface Node {

@@ -53,7 +53,12 @@ export class ProcfuseSession {
         dispatcher!.handle(req);
       },
     );
-    dispatcher = new Dispatcher(this.native, root, (fh) => native.closeHandle(fh));
+    dispatcher = new Dispatcher(
+      this.native,
+      root,
+      (fh) => native.closeHandle(fh),
+      (fh, data) => native.setHandleData(fh, data),
+    );
     this.dispatcher = dispatcher;
   }
 

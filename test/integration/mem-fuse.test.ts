@@ -512,6 +512,33 @@ describe.skipIf(!canMount())('mem through the mount: bound to the mm of open tim
     expect(openError(t.mnt)).toBe('ENOENT');
   });
 
+  test('maps opened while running: 0 bytes as a zombie, ESRCH after reaping, as on the host (SPEC-34)', T, async () => {
+    const t = await memTarget(mount(), ['--fork']);
+    const ours = fs.openSync(t.mnt.replace(/mem$/, 'maps'), 'r');
+    const host = fs.openSync(t.host.replace(/mem$/, 'maps'), 'r');
+    const read = (fd: number): Buffer | string => {
+      const b = Buffer.alloc(65536);
+      try {
+        return b.subarray(0, fs.readSync(fd, b, 0, b.length, 0));
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code!;
+      }
+    };
+    try {
+      t.send('exit');
+      await waitFor(() => procState(t.pid) === 'Z', 'zombie');
+      expect(read(host)).toEqual(Buffer.alloc(0));
+      expect(read(ours)).toEqual(Buffer.alloc(0));
+      process.kill(t.info.keeper as number, 'SIGUSR1');
+      expect((await t.nextLine((l) => 'reaped' in l)).reaped).toBe(t.pid);
+      expect(read(host)).toBe('ESRCH');
+      expect(read(ours)).toBe('ESRCH');
+    } finally {
+      fs.closeSync(ours);
+      fs.closeSync(host);
+    }
+  });
+
   test('after execve: an fd opened before reads 0 bytes, never the new image; a fresh open reads it', T, async () => {
     const t = await memTarget(mount());
     const probe = addr(t.info.probe);

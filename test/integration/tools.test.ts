@@ -225,25 +225,11 @@ describe.skipIf(!canMount())('tools on the emulated /proc print what they print 
   // /proc/self/maps (procps discover_shm_minor). The kernel renders maps at read
   // time and shows that new segment; procfuse renders at open, so the segment is
   // missing, pmap learns no minor and prints the raw "SYSV00000000 (deleted)".
-  test.skipIf(!has('pmap')).fails(
-    'pmap of a process with a SysV segment: exactly the host\'s (FAILS: maps rendered at open, pmap attaches its probe segment after open)',
-    async () => {
-      const { ours, host } = await pmapOfMapsTarget('pmap');
-      expect(ours).toBe(host);
-    },
-  );
-
-  test.skipIf(!has('pmap'))('pmap of a process with a SysV segment: only the SysV line differs', async () => {
+  test.skipIf(!has('pmap'))("pmap and pmap -x of a process with a SysV segment: exactly the host's (maps is generated at read)", async () => {
     for (const cmd of ['pmap', 'pmap -x']) {
       const { ours, host } = await pmapOfMapsTarget(cmd);
-      const o = ours.split('\n');
-      const h = host.split('\n');
-      expect(o.length).toBe(h.length);
-      expect(h.length).toBeGreaterThan(200);
-      const differing = h.map((l, i) => [l, o[i]]).filter(([x, y]) => x !== y);
-      expect(differing.length).toBe(1);
-      expect(differing[0]![0]).toMatch(/\[ shmid=0x[0-9a-f]+ \]$/);
-      expect(differing[0]![1]).toMatch(/SYSV[0-9a-f]{8} \(deleted\)$/);
+      expect(ours).toBe(host);
+      expect(ours).toMatch(/shmid=0x/);
     }
   });
 

@@ -24,6 +24,7 @@ class FakeSession implements ReplySink {
   replyOpen(id: number, fh: number) { this.put(id, 'open', fh); }
   replyReadlink(id: number, t: unknown) { this.put(id, 'readlink', t); }
   replyDir(id: number, entries: unknown) { this.put(id, 'dir', entries); }
+  replyBuf(id: number, data: Buffer) { this.put(id, 'buf', data.toString()); }
 }
 
 const attr = (mode: number) => ({ mode, nlink: 1, uid: 0, gid: 0, size: 0, time: 0 });
