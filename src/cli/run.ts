@@ -19,33 +19,20 @@ import path from 'node:path';
 
 import { CliError, EXIT_RUN_FAILED, type RunOptions } from './args';
 import { checkFuseDevice, defaultLogPath, spawnDaemon } from './mount';
+import { exitStatusOf, namespaceArgv } from './namespace';
 import { isFuseMount, mountsAt } from './mounts';
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-/** how long the daemon gets to unmount after SIGTERM before we abort the connection */
-const DAEMON_STOP_MS = 5_000;
+/**
+ * How long the daemon gets to exit after SIGTERM. It detaches the mount at once,
+ * but its FUSE loop only ends when the connection does, and a process the
+ * command left running in its namespace still holds the bind over /proc. Then we
+ * abort the connection; SIGKILL ends it for sure (the kernel aborts a connection
+ * whose /dev/fuse is closed, fs/fuse/dev.c fuse_dev_release).
+ */
+const DAEMON_STOP_MS = 3_000;
 /** what we keep of the daemon's output when it has no --log (shown if it fails) */
 const LOG_TAIL_BYTES = 16 * 1024;
-
-/**
- * $1 is the mountpoint, the rest the command. A failed bind exits 125 (our
- * failure, not the command's); `exec` gives sh's 126/127 for a command that
- * cannot run or is not found.
- */
-const NAMESPACE_SCRIPT =
-  'mount --bind "$1" /proc || { echo "procfuse: run: cannot bind $1 over /proc" >&2; exit 125; }; ' +
-  'umount -l "$1" 2>/dev/null; shift; exec "$@"';
-
-/** The argv that runs `command` with the procfuse mount at `mnt` as its /proc. */
-export function namespaceArgv(mnt: string, command: string[]): string[] {
-  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', mnt, ...command];
-}
-
-/** The shell convention for a process's end: its code, or 128+N for signal N. */
-export function exitStatusOf(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  return 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
-}
 
 const say = (msg: string): void => {
   process.stderr.write(`procfuse: run: ${msg}\n`);
@@ -74,6 +61,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     if (!(await daemon.ready)) {
       throw new CliError(`run: the daemon could not mount ${mnt}${daemon.logTail()}`, EXIT_RUN_FAILED);
     }
+    daemon.connectionId = connectionIdAt(mnt);
     if (pendingSignal) return exitStatusOf(null, pendingSignal);
     const [file, ...args] = namespaceArgv(mnt, opts.command);
     command = spawn(file!, args, { stdio: 'inherit' });
@@ -99,6 +87,8 @@ interface RunDaemon {
   child: ChildProcess;
   ready: Promise<boolean>;
   logPath: string;
+  /** FUSE connection id (/sys/fs/fuse/connections/<id>), once mounted */
+  connectionId?: number;
   /** ": <last lines of the daemon's output>" or "" */
   logTail(): string;
   /** lets the daemon outlive us (--keep-mount) */
@@ -123,7 +113,7 @@ function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
     if (child.exitCode !== null || child.signalCode !== null) r();
     else child.once('exit', () => r());
   });
-  return {
+  const d: RunDaemon = {
     child,
     ready,
     logPath: logPath || '(none)',
@@ -153,7 +143,7 @@ function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
         ]);
         clearTimeout(timer);
         if (timedOut) {
-          abortConnectionAt(mnt);
+          if (d.connectionId !== undefined) abortConnection(d.connectionId);
           child.kill('SIGKILL');
           await exited;
         }
@@ -162,18 +152,24 @@ function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
       for (const s of [child.stdout, child.stderr, child.stdio[4]]) (s as { destroy?(): void } | null)?.destroy?.();
     },
   };
+  return d;
 }
 
-/** Last resort for a wedged daemon: end the FUSE connection (/sys/fs/fuse/connections/<id>/abort). */
-function abortConnectionAt(mnt: string): void {
+/** The FUSE connection id of the mount at `mnt`: the minor of its device (mountinfo field 3). */
+function connectionIdAt(mnt: string): number | undefined {
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const f = line.split(' ');
-    if (f[4] !== mnt || !line.includes(' - fuse')) continue;
-    try {
-      fs.writeFileSync(`/sys/fs/fuse/connections/${Number(f[2]!.split(':')[1])}/abort`, '1');
-    } catch {
-      // already gone
-    }
+    if (f[4] === mnt && line.includes(' - fuse')) return Number(f[2]!.split(':')[1]);
+  }
+  return undefined;
+}
+
+/** Ends a wedged connection (needs fusectl mounted at /sys/fs/fuse/connections). */
+function abortConnection(id: number): void {
+  try {
+    fs.writeFileSync(`/sys/fs/fuse/connections/${id}/abort`, '1');
+  } catch {
+    // gone, or no fusectl: SIGKILL does it
   }
 }
 
