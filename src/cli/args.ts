@@ -37,16 +37,16 @@ commands:
                                  host's /proc/sys/kernel/yama/ptrace_scope, or
                                  none when Yama is not enabled)
   run [--keep-mount] [mount options] -- <command> [args...]
-                                 run a command with procfuse mounted over /proc
-                                 in a private mount namespace (unshare --mount,
-                                 then a bind mount over /proc); the mount is on a
-                                 temporary directory, served by a daemon child,
-                                 and is unmounted when the command exits
+                                 run a command with procfuse as its /proc: mount
+                                 on a temporary directory (served by a daemon
+                                 child), bind it over /proc in a private mount
+                                 namespace (unshare --mount), run the command
+                                 with its own stdin/stdout/stderr, pass it
+                                 SIGINT/SIGTERM/SIGHUP, then unmount; mount
+                                 options as for mount, except --foreground
       --keep-mount               leave that mount and its daemon running after
                                  the command exits (prints where; stop it with
                                  procfuse unmount)
-                                 SIGINT, SIGTERM and SIGHUP are passed to the
-                                 command; stdin/stdout/stderr are its own
   unmount <mountpoint>           unmount (the daemon then exits)
   access <caller-pid> <target-pid> [--mode attach-fscreds|read-fscreds|
          attach-realcreds|read-realcreds]

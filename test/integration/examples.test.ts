@@ -207,6 +207,26 @@ describe.skipIf(!canMount())('procfuse run', () => {
     expect(inside.stderr).toMatch(/Transport endpoint is not connected|Software caused connection abort/);
   });
 
+  test('--keep-mount leaves the mount and its daemon, and says where; unmount stops them', { timeout: 30_000 }, async () => {
+    const log = tmpLog();
+    const r = await run(['run', '--keep-mount', '--log', log, '--', 'true']);
+    expect(r.code).toBe(0);
+    const d = daemonOf(log);
+    try {
+      expect(r.stderr).toContain(`procfuse: run: kept ${d.dir} mounted (daemon pid ${d.pid}, log ${log})`);
+      expect(mounted(d.dir)).toBe(true);
+      expect(alive(d.pid)).toBe(true);
+      expect((await run(['unmount', d.dir])).code).toBe(0);
+      expect(await eventually(() => !alive(d.pid))).toBe(true);
+      expect(mounted(d.dir)).toBe(false);
+    } finally {
+      if (alive(d.pid)) process.kill(d.pid, 'SIGTERM');
+      await eventually(() => !alive(d.pid));
+      if (mounted(d.dir)) spawnSync('umount', ['-l', d.dir]);
+      fs.rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+
   test.each([[['run']], [['run', '--']], [['run', '--debug', '--']], [['run', '--debug']]])(
     'usage error for %j: exit 2 and a clear message',
     { timeout: 15_000 },
