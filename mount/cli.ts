@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `procfuse` command: mount, unmount, access. See `procfuse --help`.
+ * The `procfuse` command: mount, run, unmount, access. See `procfuse --help`.
  */
 import createDebug from 'debug';
 
 import { accessCommand } from '../src/cli/access';
-import { CliError, EXIT_USAGE, HELP, parseMountArgs } from '../src/cli/args';
+import { argsBeforeDoubleDash, CliError, EXIT_USAGE, HELP, parseMountArgs, parseRunArgs } from '../src/cli/args';
 import { mountCommand } from '../src/cli/mount';
+import { runCommand } from '../src/cli/run';
 import { unmountCommand } from '../src/cli/unmount';
 
 async function main(argv: string[]): Promise<number> {
@@ -15,7 +16,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return cmd === undefined ? EXIT_USAGE : 0;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // `run -- grep --help` is grep's help, not ours.
+  const ours = cmd === 'run' ? argsBeforeDoubleDash(rest) : rest;
+  if (ours.includes('--help') || ours.includes('-h')) {
     process.stdout.write(HELP);
     return 0;
   }
@@ -24,6 +27,11 @@ async function main(argv: string[]): Promise<number> {
       const opts = parseMountArgs(rest);
       if (opts.debug) createDebug.enable('procfuse:*');
       return mountCommand(opts);
+    }
+    case 'run': {
+      const opts = parseRunArgs(rest);
+      if (opts.debug) createDebug.enable('procfuse:*');
+      return runCommand(opts);
     }
     case 'unmount':
     case 'umount':

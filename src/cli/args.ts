@@ -3,6 +3,8 @@
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** `run`: procfuse itself failed (mount, bind over /proc), as env(1) and timeout(1) use 125 */
+export const EXIT_RUN_FAILED = 125;
 
 export class CliError extends Error {
   constructor(
@@ -34,6 +36,17 @@ commands:
       --yama-scope N             Yama ptrace_scope to apply (0-3; default: the
                                  host's /proc/sys/kernel/yama/ptrace_scope, or
                                  none when Yama is not enabled)
+  run [--keep-mount] [mount options] -- <command> [args...]
+                                 run a command with procfuse as its /proc: mount
+                                 on a temporary directory (served by a daemon
+                                 child), bind it over /proc in a private mount
+                                 namespace (unshare --mount), run the command
+                                 with its own stdin/stdout/stderr, pass it
+                                 SIGINT/SIGTERM/SIGHUP, then unmount; mount
+                                 options as for mount, except --foreground
+      --keep-mount               leave that mount and its daemon running after
+                                 the command exits (prints where; stop it with
+                                 procfuse unmount)
   unmount <mountpoint>           unmount (the daemon then exits)
   access <caller-pid> <target-pid> [--mode attach-fscreds|read-fscreds|
          attach-realcreds|read-realcreds]
@@ -46,6 +59,9 @@ exit status:
   0  success (access: allowed)
   1  failure (access: denied)
   2  usage error
+  run exits with the command's status, or 128+N if the command was killed by
+  signal N; 125 if procfuse could not mount or bind /proc; 126/127 if the
+  command could not be executed or was not found (as sh reports it)
 `;
 
 export interface MountOptions {
@@ -60,32 +76,52 @@ export interface MountOptions {
   maxRead?: number;
   /** internal: the fd a daemon child reports readiness on */
   readyFd?: number;
+  /** internal: a pipe whose end (the parent died or closed it) stops the daemon */
+  lifelineFd?: number;
 }
 
-export function parseMountArgs(args: string[]): MountOptions {
-  const opts: Partial<MountOptions> & { foreground: boolean } = {
+/** Options that `mount` and `run` share. */
+export type ServeOptions = Omit<MountOptions, 'mountpoint' | 'foreground' | 'readyFd' | 'lifelineFd'>;
+
+export interface RunOptions extends ServeOptions {
+  /** leave the mount and its daemon running after the command exits */
+  keepMount: boolean;
+  command: string[];
+}
+
+/**
+ * Parses the options of `mount` (and of `run`, which passes `forRun`); returns
+ * them with the positional arguments.
+ */
+function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions & { keepMount: boolean }; positional: string[] } {
+  const opts = {
     foreground: false,
     debug: false,
     fuseDebug: false,
     threads: 4,
     allowOther: true,
-  };
+    keepMount: false,
+  } as MountOptions & { keepMount: boolean };
   const positional: string[] = [];
+  const prefix = forRun ? 'run: ' : '';
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = (): string => {
       const v = args[++i];
-      if (v === undefined) throw new CliError(`${a} needs a value`, EXIT_USAGE);
+      if (v === undefined) throw new CliError(`${prefix}${a} needs a value`, EXIT_USAGE);
       return v;
     };
     const int = (lo: number, hi: number): number => {
       const v = value();
       const n = Number(v);
       if (!/^[0-9]+$/.test(v) || n < lo || n > hi) {
-        throw new CliError(`${a} takes a whole number from ${lo} to ${hi}, not '${v}'`, EXIT_USAGE);
+        throw new CliError(`${prefix}${a} takes a whole number from ${lo} to ${hi}, not '${v}'`, EXIT_USAGE);
       }
       return n;
     };
+    if (forRun && ['--foreground', '-f', '--ready-fd', '--lifeline-fd'].includes(a)) {
+      throw new CliError(`run: ${a} is a mount option only (try procfuse --help)`, EXIT_USAGE);
+    }
     switch (a) {
       case '--foreground':
       case '-f':
@@ -116,11 +152,45 @@ export function parseMountArgs(args: string[]): MountOptions {
       case '--ready-fd':
         opts.readyFd = int(3, 1000);
         break;
+      case '--lifeline-fd':
+        opts.lifelineFd = int(3, 1000);
+        break;
+      case '--keep-mount':
+        if (!forRun) throw new CliError(`unknown option '${a}' (try procfuse --help)`, EXIT_USAGE);
+        opts.keepMount = true;
+        break;
       default:
-        if (a.startsWith('-')) throw new CliError(`unknown option '${a}' (try procfuse --help)`, EXIT_USAGE);
+        if (a.startsWith('-')) throw new CliError(`${prefix}unknown option '${a}' (try procfuse --help)`, EXIT_USAGE);
         positional.push(a);
     }
   }
+  return { opts, positional };
+}
+
+export function parseMountArgs(args: string[]): MountOptions {
+  const { opts, positional } = parseServeArgs(args, false);
   if (positional.length !== 1) throw new CliError('usage: procfuse mount <mountpoint> [options]', EXIT_USAGE);
-  return { ...opts, mountpoint: positional[0]! } as MountOptions;
+  const { keepMount: _, ...mount } = opts;
+  return { ...mount, mountpoint: positional[0]! };
+}
+
+export const RUN_USAGE = 'usage: procfuse run [--keep-mount] [mount options] -- <command> [args...]';
+
+/** `run [options] -- <command> [args...]`: everything after the first `--` is the command. */
+export function parseRunArgs(args: string[]): RunOptions {
+  const dash = args.indexOf('--');
+  const { opts, positional } = parseServeArgs(dash < 0 ? args : args.slice(0, dash), true);
+  if (positional.length > 0) {
+    throw new CliError(`run: unexpected '${positional[0]}' before -- (the command goes after --)\n${RUN_USAGE}`, EXIT_USAGE);
+  }
+  const command = dash < 0 ? [] : args.slice(dash + 1);
+  if (command.length === 0) throw new CliError(`run: missing command after --\n${RUN_USAGE}`, EXIT_USAGE);
+  const { foreground: _f, readyFd: _r, lifelineFd: _l, ...rest } = opts;
+  return { ...rest, command };
+}
+
+/** The arguments `run` needs before `--` in its own help detection (so `run -- grep --help` runs grep). */
+export function argsBeforeDoubleDash(args: string[]): string[] {
+  const dash = args.indexOf('--');
+  return dash < 0 ? args : args.slice(0, dash);
 }

@@ -2,8 +2,9 @@
  * `procfuse mount <mountpoint>`: checks, stale-mount recovery, daemonizing, and
  * a clean unmount on SIGINT/SIGTERM/SIGHUP.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 import { hasCode } from '../fuse/errno';
@@ -11,7 +12,7 @@ import { ProcfuseSession } from '../fuse/session';
 import { HostProc } from '../host/host-proc';
 import type { YamaScope } from '../policy/access';
 import { RootDir } from '../tree/root-dir';
-import { CliError, type MountOptions } from './args';
+import { CliError, type MountOptions, type ServeOptions } from './args';
 import { detach, isFuseMount, mountsAt } from './mounts';
 
 const say = (msg: string): void => {
@@ -55,7 +56,7 @@ export function checkFuseDevice(): void {
   }
 }
 
-function defaultLogPath(abs: string): string {
+export function defaultLogPath(abs: string): string {
   const name = abs.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '_') || 'root';
   for (const dir of ['/run/procfuse', '/tmp/procfuse']) {
     try {
@@ -76,22 +77,31 @@ export async function mountCommand(opts: MountOptions): Promise<number> {
   return -1; // keep running
 }
 
-/** Starts the foreground server in a detached child and waits until it is mounted. */
-async function daemonize(opts: MountOptions, abs: string): Promise<number> {
-  const log = opts.log ?? defaultLogPath(abs);
-  const logFd = fs.openSync(log, 'a', 0o600);
+export interface DaemonChild {
+  child: ChildProcess;
+  /** true once the daemon has mounted; false if it exited first */
+  ready: Promise<boolean>;
+}
+
+/**
+ * Spawns the serving daemon, `procfuse mount <abs> --foreground --ready-fd 3`,
+ * in its own session (a terminal's ^C must not reach it). `out` receives its
+ * stdout and stderr. With `lifeline`, fd 4 is a pipe from us: when it closes
+ * (we exit, even by SIGKILL) the daemon unmounts and exits.
+ */
+export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe', lifeline = false): DaemonChild {
   const args = [process.argv[1]!, 'mount', abs, '--foreground', '--ready-fd', '3', '--threads', String(opts.threads)];
   if (opts.debug) args.push('--debug');
   if (opts.fuseDebug) args.push('--fuse-debug');
   if (!opts.allowOther) args.push('--no-allow-other');
   if (opts.yamaScope !== undefined) args.push('--yama-scope', String(opts.yamaScope));
   if (opts.maxRead !== undefined) args.push('--max-read', String(opts.maxRead));
+  if (lifeline) args.push('--lifeline-fd', '4');
   const child = spawn(process.execPath, args, {
     detached: true,
-    stdio: ['ignore', logFd, logFd, 'pipe'],
+    stdio: ['ignore', out, out, 'pipe', ...(lifeline ? (['pipe'] as const) : [])],
   });
-  fs.closeSync(logFd);
-  const ready = await new Promise<boolean>((resolve) => {
+  const ready = new Promise<boolean>((resolve) => {
     const pipe = child.stdio[3] as NodeJS.ReadableStream;
     let got = '';
     pipe.on('data', (d: Buffer) => {
@@ -99,8 +109,19 @@ async function daemonize(opts: MountOptions, abs: string): Promise<number> {
       if (got.includes('ready')) resolve(true);
     });
     child.on('exit', () => resolve(false));
+    child.on('error', () => resolve(false));
   });
-  if (!ready) {
+  void ready.then(() => (child.stdio[3] as unknown as { destroy(): void }).destroy());
+  return { child, ready };
+}
+
+/** Starts the foreground server in a detached child and waits until it is mounted. */
+async function daemonize(opts: MountOptions, abs: string): Promise<number> {
+  const log = opts.log ?? defaultLogPath(abs);
+  const logFd = fs.openSync(log, 'a', 0o600);
+  const { child, ready } = spawnDaemon(abs, opts, logFd);
+  fs.closeSync(logFd);
+  if (!(await ready)) {
     let tail = '';
     try {
       tail = fs.readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
@@ -111,7 +132,6 @@ async function daemonize(opts: MountOptions, abs: string): Promise<number> {
     return 1;
   }
   child.unref();
-  (child.stdio[3] as unknown as { destroy(): void }).destroy();
   say(`mounted at ${abs} (daemon pid ${child.pid}, log ${log}); stop with: procfuse unmount ${abs}`);
   return 0;
 }
@@ -149,6 +169,15 @@ function serve(opts: MountOptions, abs: string): void {
     session.close();
     process.exit(1);
   });
+  if (opts.lifelineFd !== undefined) {
+    // The parent that owns this mount (procfuse run) holds the other end; EOF
+    // means it is gone. A net.Socket polls the pipe; a ReadStream would block a
+    // libuv pool thread for good.
+    const lifeline = new net.Socket({ fd: opts.lifelineFd, readable: true, writable: false });
+    lifeline.on('data', () => {});
+    lifeline.on('end', () => stop('parent exited'));
+    lifeline.on('error', () => stop('parent exited'));
+  }
   say(`serving ${abs} (pid ${process.pid}, FUSE connection ${session.connectionId})`);
   if (opts.readyFd !== undefined) {
     fs.writeSync(opts.readyFd, 'ready\n');
