@@ -308,6 +308,17 @@ std::string UnescapeMountinfo(const std::string& s) {
   return out;
 }
 
+// /sys/fs/fuse/connections/<id>/abort is how a wedged connection is ended. Where
+// nobody mounted the fusectl filesystem (systemd normally does), mount it; a
+// failure only costs that fallback.
+void EnsureFusectl() {
+  const char* dir = "/sys/fs/fuse/connections";
+  struct stat st, parent;
+  if (stat(dir, &st) != 0 || stat("/sys/fs/fuse", &parent) != 0) return;
+  if (st.st_dev != parent.st_dev) return;  // already a mount point
+  mount("fusectl", dir, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+}
+
 // The FUSE connection id of the mount at `path` (the minor of its st_dev), read
 // from mountinfo rather than stat(): a stat of our own mount from this process
 // would need the JS thread to answer it.
@@ -623,6 +634,7 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   mounted_ = true;
+  EnsureFusectl();
   char real[PATH_MAX];
   conn_id_ = FindConnectionId(realpath(mountpoint_.c_str(), real) ? real : mountpoint_);
   tsfn_.Ref(env);
@@ -666,6 +678,20 @@ void FuseSession::StopLoop() {
       (void)ignored;
       close(fd);
     }
+  }
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!loop_done_ && std::chrono::steady_clock::now() < deadline) {
+    usleep(10 * 1000);
+  }
+  if (!loop_done_) {
+    // The connection could not be aborted (no fusectl) and a file on the
+    // detached mount is still open: the workers stay blocked in read(). Never
+    // hang the caller: leave them (and the session) to the process's exit.
+    if (loop_.joinable()) loop_.detach();
+    se_ = nullptr;
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.clear();
+    return;
   }
   if (loop_.joinable()) loop_.join();
   fuse_session_destroy(se_);

@@ -257,6 +257,24 @@ describe.skipIf(!canMount())('daemon lifecycle', () => {
     }
   });
 
+  test('SIGTERM while a process holds a file open on the mount: the daemon still exits, nothing hangs', async () => {
+    const m = await startMount();
+    const holder = spawn('sh', ['-c', `exec sleep 60 < ${m.dir}/self/status`]);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(fs.readlinkSync(`/proc/${holder.pid}/fd/0`)).toMatch(/\/status$/);
+      const code = new Promise<number | null>((r) => m.daemon.once('exit', (c) => r(c)));
+      const t0 = Date.now();
+      m.daemon.kill('SIGTERM');
+      expect(await code).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(fuseMountAt(m.dir)).toBeUndefined();
+    } finally {
+      holder.kill('SIGKILL');
+      await m.stop();
+    }
+  });
+
   test('after SIGKILL the next mount on the same dir clears the stale mount', async () => {
     const dir = fs.mkdtempSync('/tmp/procfuse-test-');
     try {
