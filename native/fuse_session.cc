@@ -22,8 +22,6 @@
 
 namespace procfuse {
 
-namespace {
-
 // What a worker hands to the JS thread for one request.
 struct RequestData {
   uint64_t id;
@@ -40,6 +38,8 @@ struct RequestData {
   gid_t gid;
   mode_t umask;
 };
+
+namespace {
 
 // A message to JS that expects no reply (forget, exit): id 0, no caller.
 RequestData* NewEvent(const char* op, uint64_t ino, uint64_t size) {
@@ -356,6 +356,12 @@ void CallJs(Napi::Env env, Napi::Function callback, RequestData* data) {
   req.Set("gid", Napi::Number::New(env, d->gid));
   req.Set("umask", Napi::Number::New(env, d->umask));
   callback.Call({req});
+  if (env.IsExceptionPending()) {
+    // The dispatcher catches everything; anything else is fatal, as for any
+    // callback: it reaches process.on('uncaughtException').
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
+  }
 }
 
 }  // namespace
@@ -393,11 +399,19 @@ FuseSession::FuseSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Fuse
   if (opts.Has("threads")) threads_ = std::max(1, opts.Get("threads").ToNumber().Int32Value());
   if (opts.Has("fsname")) fsname_ = opts.Get("fsname").ToString().Utf8Value();
   if (opts.Has("maxRead")) max_read_ = opts.Get("maxRead").ToNumber().Uint32Value();
-  tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "procfuse-request", 0, 1);
-  tsfn_.Unref(env);  // referenced only while mounted
+  if (opts.Has("spinUs")) spin_us_ = opts.Get("spinUs").ToNumber().Uint32Value();
+  on_request_ = Napi::Persistent(info[2].As<Napi::Function>());
+  queue_ = JsQueue<RequestData>::Create(
+      env, [this](Napi::Env e, RequestData* d) { CallJs(e, on_request_.Value(), d); },
+      [](RequestData* d) { delete d; }, spin_us_);
 }
 
-FuseSession::~FuseSession() { StopLoop(); }
+FuseSession::~FuseSession() {
+  StopLoop();
+  if (queue_ != nullptr) queue_->Close();
+}
+
+bool FuseSession::Enqueue(RequestData* d) { return queue_ != nullptr && queue_->Push(d); }
 
 void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const char* name, uint64_t fh,
                           int flags, off_t off, size_t size) {
@@ -420,8 +434,7 @@ void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const 
     d->id = next_id_++;
     pending_.emplace(d->id, Pending{req});
   }
-  napi_status st = tsfn_.NonBlockingCall(d, CallJs);
-  if (st != napi_ok) {
+  if (!Enqueue(d)) {
     // The JS side is shutting down: answer here so the caller is not left hanging.
     bool owned = false;
     {
@@ -436,12 +449,12 @@ void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const 
 void FuseSession::ForwardRelease(uint64_t fh) {
   RequestData* d = NewEvent("release", 0, 0);
   d->fh = fh;
-  if (tsfn_.NonBlockingCall(d, CallJs) != napi_ok) delete d;
+  if (!Enqueue(d)) delete d;
 }
 
 void FuseSession::ForwardForget(fuse_ino_t ino, uint64_t nlookup) {
   RequestData* d = NewEvent("forget", ino, nlookup);
-  if (tsfn_.NonBlockingCall(d, CallJs) != napi_ok) delete d;
+  if (!Enqueue(d)) delete d;
 }
 
 fuse_req_t FuseSession::Take(const Napi::CallbackInfo& info, uint64_t id) {
@@ -637,7 +650,7 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
   EnsureFusectl();
   char real[PATH_MAX];
   conn_id_ = FindConnectionId(realpath(mountpoint_.c_str(), real) ? real : mountpoint_);
-  tsfn_.Ref(env);
+  queue_->Ref();
   loop_done_ = false;
   struct fuse_session* se = se_;
   int threads = threads_;
@@ -650,7 +663,7 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
     loop_done_ = true;
     // Tell JS the connection is over (it may have been unmounted from outside).
     RequestData* d = NewEvent("exit", 0, 0);
-    if (tsfn_.NonBlockingCall(d, CallJs) != napi_ok) delete d;
+    if (!Enqueue(d)) delete d;
   });
   return env.Undefined();
 }
@@ -704,7 +717,7 @@ void FuseSession::StopLoop() {
 // close(): unmounts, stops the workers and releases the JS callback.
 Napi::Value FuseSession::Close(const Napi::CallbackInfo& info) {
   StopLoop();
-  tsfn_.Unref(info.Env());
+  queue_->Unref();
   return info.Env().Undefined();
 }
 

@@ -20,7 +20,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "js_queue.h"
+
 namespace procfuse {
+
+struct RequestData;
 
 class FuseSession : public Napi::ObjectWrap<FuseSession> {
  public:
@@ -73,7 +77,11 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   int conn_id_ = -1;  // /sys/fs/fuse/connections/<id>
   bool mounted_ = false;
 
-  Napi::ThreadSafeFunction tsfn_;
+  // Requests and events for JS; see js_queue.h.
+  bool Enqueue(RequestData* d);
+  JsQueue<RequestData>* queue_ = nullptr;
+  Napi::FunctionReference on_request_;
+  unsigned spin_us_ = 200;
   std::mutex mu_;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Pending> pending_;

@@ -76,6 +76,8 @@ export interface NativeSessionOptions {
   fsname: string;
   /** FUSE max_read in bytes; 0 = libfuse's default (1 MiB here) */
   maxRead?: number;
+  /** how long the JS thread polls for the next request before sleeping (native/js_queue.h) */
+  spinUs?: number;
 }
 
 export interface NativeBinding {

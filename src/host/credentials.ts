@@ -46,14 +46,14 @@ export function hostCredentialSources(host: HostProc): CredentialSources {
 export function readCredentials(host: HostProc, pid: number, sources = hostCredentialSources(host)): Credentials {
   if (!Number.isInteger(pid) || pid <= 0) throw new FsError('ESRCH', `no task ${pid}`);
   try {
-    const stat1 = parseStat(host.readText(pid, 'stat'));
-    const status1 = host.readText(pid, 'status');
+    const stat1 = parseStat(host.readTaskText(pid, 'stat'));
+    const status1 = host.readTaskText(pid, 'status');
     const userNs = sources.userNsChain(pid);
     const owner = sources.dumpOwnerUid(pid);
     // Only a task one level below us can have its ambiguity lifted by its own map.
     const nsRoot = userNs.length === 2 ? sources.nsRootUid(pid) : null;
-    const status2 = host.readText(pid, 'status');
-    const stat2 = parseStat(host.readText(pid, 'stat'));
+    const status2 = host.readTaskText(pid, 'status');
+    const stat2 = parseStat(host.readTaskText(pid, 'stat'));
     if (stat1.startTime !== stat2.startTime) throw new FsError('ESRCH', `task ${pid} was replaced while reading`);
     if (credLines(status1) !== credLines(status2)) throw new FsError('ESRCH', `task ${pid} changed credentials while reading`);
     return buildCredentials(pid, parseStatus(status2), stat2.fields, stat2.startTime, userNs, owner, nsRoot);

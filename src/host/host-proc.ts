@@ -30,8 +30,11 @@ export class HostProc {
 
   constructor(readonly root = '/proc') {}
 
-  /** pread of a small per-task file through the fd cache; falls back to a plain read. */
-  private readCachedText(...parts: Array<string | number>): string {
+  /**
+   * A small per-task file (stat, status) through the fd cache: the current
+   * holder of the number, as readText would give, at a tenth of the cost.
+   */
+  readTaskText(...parts: Array<string | number>): string {
     const p = this.path(...parts);
     for (let attempt = 0; attempt < 2; attempt++) {
       let fd = this.fds.get(p);
@@ -95,11 +98,11 @@ export class HostProc {
   }
 
   stat(pid: number, tid?: number): ProcStat {
-    return parseStat(tid === undefined ? this.readCachedText(pid, 'stat') : this.readCachedText(pid, 'task', tid, 'stat'));
+    return parseStat(tid === undefined ? this.readTaskText(pid, 'stat') : this.readTaskText(pid, 'task', tid, 'stat'));
   }
 
   status(pid: number): Map<string, string> {
-    return parseStatus(this.readCachedText(pid, 'status'));
+    return parseStatus(this.readTaskText(pid, 'status'));
   }
 
   /** Thread group id of any task id (the FUSE caller pid is a tid). */
