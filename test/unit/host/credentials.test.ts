@@ -111,6 +111,10 @@ describe('readCredentials on captured /proc files', () => {
       const text = super.readText(...parts);
       return parts[parts.length - 1] === this.file && n >= 2 ? this.edit(text) : text;
     }
+    // Per-task files are read through the fd cache: change them the same way.
+    override readTaskText(...parts: Array<string | number>): string {
+      return this.readText(...parts);
+    }
   }
 
   test('creds changing between reads: ESRCH, not a mixed answer', () => {
