@@ -22,7 +22,7 @@ if [ ! -f build/Release/procfuse_native.node ] || [ ! -d node_modules ]; then
   echo "== npm ci (builds the native addon and the TypeScript)"
   npm ci --no-audit --no-fund
 fi
-npm run build >/dev/null
+npm run build >/tmp/procfuse-build.log 2>&1 || { cat /tmp/procfuse-build.log; exit 1; }
 
 mkdir -p "$mnt"
 node dist/mount/cli.js mount "$mnt"
