@@ -28,8 +28,9 @@ mkdir -p "$mnt"
 node dist/mount/cli.js mount "$mnt"
 trap '[ $keep = 1 ] || node dist/mount/cli.js unmount "$mnt"' EXIT
 
-echo "== readlink $mnt/self (from this shell's children) vs /proc/self"
-sh -c "echo \"caller pid \$\$: \$(readlink $mnt/self) (kernel: \$(readlink /proc/self))\""
+echo "== readlink self: each caller sees its own pid (exec keeps the shell's pid)"
+sh -c "printf 'process %s reads %s/self -> ' \$\$ $mnt; exec readlink $mnt/self"
+sh -c "printf 'process %s reads /proc/self -> ' \$\$; exec readlink /proc/self"
 echo "== readlink $mnt/thread-self"
 readlink "$mnt/thread-self"
 echo "== processes (first 15 of $(ls "$mnt" | grep -c '^[0-9]'))"
