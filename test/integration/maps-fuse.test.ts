@@ -17,47 +17,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { buildCProgram, killAllTargets, startTarget, type Target as JsonTarget } from '../helpers/c-programs';
 import { probe, unprivileged, type ProbeOp } from '../helpers/fs-probe';
+import { startReadyTarget, stopReadyTarget, type ReadyTarget } from '../helpers/ready-target';
 import { canMount, startMount, type Mount } from '../helpers/with-mount';
 
 const NOBODY = 65534;
-
-interface ReadyTarget {
-  child: ChildProcess;
-  pid: number;
-}
-
-/** Starts a program that prints "READY <pid>" (maps_target) and parks until stdin closes. */
-function startReady(cmd: string, args: string[], cwd?: string): Promise<ReadyTarget> {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'], cwd });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not get ready`)), 10_000);
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${cmd} exited early (${code})`)));
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, pid: Number(m[1]) });
-      }
-    });
-  });
-}
-
-async function stopReady(t: ReadyTarget | undefined): Promise<void> {
-  if (!t || t.child.exitCode !== null || t.child.signalCode !== null) return;
-  const exited = new Promise((r) => t.child.once('exit', r));
-  try {
-    process.kill(t.pid, 'SIGCONT'); // in case a test stopped it
-  } catch {
-    // gone
-  }
-  t.child.stdin!.end(); // EOF: maps_target exits
-  const timer = setTimeout(() => t.child.kill('SIGKILL'), 2_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** rm -rf: fs.rmSync fails with ENAMETOOLONG on the deeper-than-PATH_MAX tree. */
 function removeTree(dir: string | undefined): void {
@@ -110,13 +73,13 @@ describe.skipIf(!canMount())('maps and smaps through the mount, byte for byte', 
     fs.mkdirSync(path.join(tmp, 'd'));
     fs.mkdirSync(path.join(tmp, 'o'));
     const bin = buildCProgram('maps_target');
-    target = await startReady(bin, [path.join(tmp, 'd'), '--outside', path.join(tmp, 'o'), '--longpath', '--many', '4000']);
+    target = await startReadyTarget(bin, [path.join(tmp, 'd'), '--outside', path.join(tmp, 'o'), '--longpath', '--many', '4000']);
     pid = target.pid;
     // Parked on read(0) and also stopped: its layout cannot change while we compare.
     process.kill(pid, 'SIGSTOP');
   });
   afterAll(async () => {
-    await stopReady(target);
+    await stopReadyTarget(target, { sigcont: true }); // a test may have stopped it
     await m?.stop();
     removeTree(tmp);
   });
@@ -243,14 +206,14 @@ describe.skipIf(!canMount())('a chrooted reader sees what the kernel shows it', 
       execFileSync('mount', ['--bind', src, path.join(jail, dst)]);
     }
 
-    a = await startReady(path.join(jail, 'usr/bin/maps_target'), [path.join(jail, 'd'), '--outside', path.join(jail, 'bind')], path.join(jail, 'd'));
+    a = await startReadyTarget(path.join(jail, 'usr/bin/maps_target'), [path.join(jail, 'd'), '--outside', path.join(jail, 'bind')], { cwd: path.join(jail, 'd') });
     targets.push(a);
-    b = await startReady('chroot', [jail, '/usr/bin/maps_target', '/dB']);
+    b = await startReadyTarget('chroot', [jail, '/usr/bin/maps_target', '/dB']);
     targets.push(b);
   });
 
   afterAll(async () => {
-    for (const t of targets) await stopReady(t);
+    for (const t of targets) await stopReadyTarget(t, { sigcont: true });
     for (const dir of mounts.reverse()) spawnSync('umount', ['-l', dir]);
     await m?.stop();
     removeTree(tmp);

@@ -6,7 +6,7 @@
  *    host's view with the reader's root from readlink(/proc/<pid>/root).
  * Needs root (chroot, mount) and gcc.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { renderMaps } from '../../src/files/maps';
 import { HostProc } from '../../src/host/host-proc';
 import { parseMaps } from '../../src/host/parse-maps';
 import { readReaderRoot, viewMaps } from '../../src/view/root-path';
+import { startReadyTarget, stopReadyTarget, type ReadyTarget } from '../helpers/ready-target';
 
 const SRC = path.join(__dirname, '../fixtures/c/maps_target.c');
 const isRoot = process.getuid?.() === 0;
@@ -24,39 +25,6 @@ const hasGcc = spawnSync('gcc', ['--version']).status === 0;
 // Local compile helper (the shared test/helpers/c-programs.ts is written elsewhere).
 function compile(out: string): void {
   execFileSync('gcc', ['-O1', '-Wall', '-Wextra', '-pthread', '-o', out, SRC], { stdio: 'pipe' });
-}
-
-interface Target {
-  child: ChildProcess;
-  pid: number;
-}
-
-/** Starts maps_target (or anything printing "READY <pid>") and waits for READY. */
-function startTarget(cmd: string, args: string[]): Promise<Target> {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not get ready`)), 10_000);
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${cmd} exited early (${code})`)));
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, pid: Number(m[1]) });
-      }
-    });
-  });
-}
-
-async function stopTarget(t: Target | undefined): Promise<void> {
-  if (!t || t.child.exitCode !== null || t.child.signalCode !== null) return;
-  const exited = new Promise((r) => t.child.once('exit', r));
-  t.child.stdin!.end(); // EOF on stdin: maps_target exits
-  const timer = setTimeout(() => t.child.kill('SIGKILL'), 2_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** rm -rf: fs.rmSync fails with ENAMETOOLONG on the deeper-than-PATH_MAX tree. */
@@ -71,7 +39,7 @@ function roundTrips(bytes: Buffer): boolean {
 describe.skipIf(!isRoot || !hasGcc)('maps of live processes on the host', () => {
   let tmp: string;
   let bin: string;
-  let target: Target | undefined;
+  let target: ReadyTarget | undefined;
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-maps-'));
@@ -79,10 +47,10 @@ describe.skipIf(!isRoot || !hasGcc)('maps of live processes on the host', () => 
     compile(bin);
     fs.mkdirSync(path.join(tmp, 'd'));
     fs.mkdirSync(path.join(tmp, 'o'));
-    target = await startTarget(bin, [path.join(tmp, 'd'), '--outside', path.join(tmp, 'o'), '--longpath', '--many', '4000']);
+    target = await startReadyTarget(bin, [path.join(tmp, 'd'), '--outside', path.join(tmp, 'o'), '--longpath', '--many', '4000']);
   });
   afterAll(async () => {
-    await stopTarget(target);
+    await stopReadyTarget(target);
     removeTree(tmp);
   });
 
@@ -131,9 +99,9 @@ describe.skipIf(!isRoot || !hasGcc)('a chrooted reader: the kernel vs viewMaps',
   let tmp: string;
   let jail: string;
   const mounts: string[] = [];
-  const targets: Target[] = [];
-  let a: Target;
-  let b: Target;
+  const targets: ReadyTarget[] = [];
+  let a: ReadyTarget;
+  let b: ReadyTarget;
 
   beforeAll(async () => {
     tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-jail-')));
@@ -162,15 +130,15 @@ describe.skipIf(!isRoot || !hasGcc)('a chrooted reader: the kernel vs viewMaps',
 
     // A: on the host; files in jail/d, in jail/bind (really `outside`), and
     // /usr/lib/... (outside the jail) from its own loading.
-    a = await startTarget(path.join(jail, 'usr/bin/maps_target'), [path.join(jail, 'd'), '--outside', path.join(jail, 'bind')]);
+    a = await startReadyTarget(path.join(jail, 'usr/bin/maps_target'), [path.join(jail, 'd'), '--outside', path.join(jail, 'bind')]);
     targets.push(a);
     // B: inside the jail.
-    b = await startTarget('chroot', [jail, '/usr/bin/maps_target', '/dB']);
+    b = await startReadyTarget('chroot', [jail, '/usr/bin/maps_target', '/dB']);
     targets.push(b);
   });
 
   afterAll(async () => {
-    for (const t of targets) await stopTarget(t);
+    for (const t of targets) await stopReadyTarget(t);
     for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
     removeTree(tmp);
   });

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 
 import { addr, buildCProgram, killAllTargets, startTarget, type Target } from '../helpers/c-programs';
+import { firstBadBigWord, openErrno, pattern, procState, readFd, readPath, waitFor, writeFd } from '../helpers/mem-io';
 import { canMount, startMount, type Mount } from '../helpers/with-mount';
 
 const PROBE_BYTE = 0x50;
@@ -24,14 +25,7 @@ const NOBODY = 65534;
 const T = { timeout: 30_000 };
 const LONG = { timeout: 120_000 };
 
-type Result = Buffer | string; // data, or the errno code that was thrown
 type Line = Record<string, unknown>;
-
-function codeOf(e: unknown): string {
-  const code = (e as { code?: unknown }).code;
-  if (typeof code !== 'string') throw e;
-  return code;
-}
 
 // ---- reads and opens from this process -------------------------------------
 
@@ -44,48 +38,7 @@ function openMem(path: string, flags = 'r'): number {
 }
 
 function openError(path: string, flags = 'r'): string {
-  try {
-    fs.closeSync(fs.openSync(path, flags));
-    return 'ok';
-  } catch (e) {
-    return codeOf(e);
-  }
-}
-
-/** One pread(2) (fs.readSync with a bigint position). */
-function readFd(fd: number, at: bigint, len: number): Result {
-  const buf = Buffer.alloc(len);
-  try {
-    const n = fs.readSync(fd, buf, 0, len, at);
-    return buf.subarray(0, n);
-  } catch (e) {
-    return codeOf(e);
-  }
-}
-
-function readPath(path: string, at: bigint, len: number): Result {
-  const fd = fs.openSync(path, 'r');
-  try {
-    return readFd(fd, at, len);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-// fs.writeSync ignores a bigint position (it would write at f_pos): pass a number;
-// user addresses are < 2^53.
-function writeFd(fd: number, at: bigint, data: Buffer): number | string {
-  try {
-    return fs.writeSync(fd, data, 0, data.length, Number(at));
-  } catch (e) {
-    return codeOf(e);
-  }
-}
-
-function pattern(len: number, f: (i: number) => number): Buffer {
-  const b = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) b[i] = f(i) & 0xff;
-  return b;
+  return openErrno(path, flags) ?? 'ok';
 }
 
 /** FNV-1a 32, as mem_reader_cli's preadsum prints it. */
@@ -96,23 +49,6 @@ function fnv1a32(b: Buffer): string {
 }
 
 const hex = (a: bigint): string => a.toString(16);
-
-function procState(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
-  } catch {
-    return null;
-  }
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 // ---- the C reader ----------------------------------------------------------
 
@@ -380,13 +316,7 @@ describe.skipIf(!canMount())('mem through the mount: bytes (mem_rw)', () => {
     const got = readFd(fd, addr(t.info.big), len) as Buffer;
     expect(Buffer.isBuffer(got)).toBe(true);
     expect(got.length).toBe(len);
-    let bad = -1;
-    for (let w = 0; w < len / 4; w++) {
-      if (got.readUInt32LE(w * 4) !== ((Math.imul(w, 2654435761) ^ 0xa5a5a5a5) >>> 0)) {
-        bad = w;
-        break;
-      }
-    }
+    const bad = firstBadBigWord(got);
     expect(bad).toBe(-1);
     expect(got.equals(readPath(t.host, addr(t.info.big), len) as Buffer)).toBe(true);
   });

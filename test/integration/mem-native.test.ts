@@ -8,20 +8,24 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/native';
 import { execFileSync } from 'node:child_process';
 import { addr, buildCProgram, killAllTargets, startTarget } from '../helpers/c-programs';
+import {
+  codeOf,
+  firstBadBigWord,
+  openErrno,
+  pattern,
+  procState,
+  readFd as hostReadFd,
+  readPath,
+  waitFor,
+  writeFd as hostWriteFd,
+  type ReadResult,
+} from '../helpers/mem-io';
 
 const PROBE_BYTE = 0x50;
 const SECRET_BYTE = 0x5e;
 const T = { timeout: 30_000 };
 
-type Result = Buffer | string; // data, or the errno code that was thrown
-
-function codeOf(e: unknown): string {
-  const code = (e as { code?: unknown }).code;
-  if (typeof code !== 'string') throw e;
-  return code;
-}
-
-function nativeRead(h: number, at: bigint, len: number): Result {
+function nativeRead(h: number, at: bigint, len: number): ReadResult {
   try {
     return native.memRead(h, at, len);
   } catch (e) {
@@ -29,33 +33,8 @@ function nativeRead(h: number, at: bigint, len: number): Result {
   }
 }
 
-function hostReadFd(fd: number, at: bigint, len: number): Result {
-  const buf = Buffer.alloc(len);
-  try {
-    const n = fs.readSync(fd, buf, 0, len, at);
-    return buf.subarray(0, n);
-  } catch (e) {
-    return codeOf(e);
-  }
-}
-
-function hostRead(pid: number, at: bigint, len: number): Result {
-  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
-  try {
-    return hostReadFd(fd, at, len);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-// fs.writeSync ignores a bigint position (writes at f_pos!), so pass a number;
-// user addresses are < 2^53.
-function hostWriteFd(fd: number, at: bigint, data: Buffer): number | string {
-  try {
-    return fs.writeSync(fd, data, 0, data.length, Number(at));
-  } catch (e) {
-    return codeOf(e);
-  }
+function hostRead(pid: number, at: bigint, len: number): ReadResult {
+  return readPath(`/proc/${pid}/mem`, at, len);
 }
 
 function nativeWrite(h: number, at: bigint, data: Buffer): number | string {
@@ -67,12 +46,7 @@ function nativeWrite(h: number, at: bigint, data: Buffer): number | string {
 }
 
 function hostOpenError(pid: number, flags: string): string | null {
-  try {
-    fs.closeSync(fs.openSync(`/proc/${pid}/mem`, flags));
-    return null;
-  } catch (e) {
-    return codeOf(e);
-  }
+  return openErrno(`/proc/${pid}/mem`, flags);
 }
 
 function nativeOpenError(pid: number, writable: boolean): string | null {
@@ -82,12 +56,6 @@ function nativeOpenError(pid: number, writable: boolean): string | null {
   } catch (e) {
     return codeOf(e);
   }
-}
-
-function pattern(len: number, f: (i: number) => number): Buffer {
-  const b = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) b[i] = f(i) & 0xff;
-  return b;
 }
 
 // Handles and host fds are per test; the targets are killed after each test.
@@ -109,23 +77,6 @@ afterEach(async () => {
   for (const fd of hostFds.splice(0)) fs.closeSync(fd);
   await killAllTargets();
 });
-
-function procState(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
-  } catch {
-    return null;
-  }
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('MemReader reads (mem_rw)', () => {
   it('heap, stack, file mapping and text bytes match the host', T, async () => {
@@ -209,13 +160,7 @@ describe('MemReader reads (mem_rw)', () => {
     const got = nativeRead(h, addr(t.info.big), len) as Buffer;
     expect(Buffer.isBuffer(got)).toBe(true);
     expect(got.length).toBe(len);
-    let bad = -1;
-    for (let w = 0; w < len / 4; w++) {
-      if (got.readUInt32LE(w * 4) !== ((Math.imul(w, 2654435761) ^ 0xa5a5a5a5) >>> 0)) {
-        bad = w;
-        break;
-      }
-    }
+    const bad = firstBadBigWord(got);
     expect(bad).toBe(-1);
     expect(got.equals(hostRead(pid, addr(t.info.big), len) as Buffer)).toBe(true);
   });
@@ -245,7 +190,7 @@ describe('MemReader reads (mem_rw)', () => {
     const h = open(pid);
     // node's fs cannot read at such positions; a C oracle does lseek+read.
     const oracle = buildCProgram('mem_pos_read');
-    const hostPosRead = (at: bigint, len: number): Result => {
+    const hostPosRead = (at: bigint, len: number): ReadResult => {
       const out = JSON.parse(execFileSync(oracle, [String(pid), at.toString(16), String(len)], { encoding: 'utf8' }));
       return out.error ?? Buffer.from(out.hex, 'hex');
     };
