@@ -204,9 +204,9 @@ describe('access policy vs the kernel (open of the host /proc/<pid>/{mem,maps})'
     if (table.length > 0) {
       const cols = ['caller', 'target', 'file', 'mode', 'kernel', 'ours', 'rule', 'note'] as const;
       const w = cols.map((c) => Math.max(c.length, ...table.map((r) => r[c].length)));
-      const fmt = (r: Record<string, string>) => `| ${cols.map((c, i) => r[c]!.padEnd(w[i]!)).join(' | ')} |`;
+      const fmt = (r: Record<(typeof cols)[number], string>) => `| ${cols.map((c, i) => r[c]!.padEnd(w[i]!)).join(' | ')} |`;
       console.log(
-        [fmt(Object.fromEntries(cols.map((c) => [c, c]))), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...table.map(fmt)].join('\n'),
+        [fmt(Object.fromEntries(cols.map((c) => [c, c])) as Record<(typeof cols)[number], string>), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...table.map(fmt)].join('\n'),
       );
     }
   });

@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { renderMaps, renderMapsLine, renderMapsPrefix } from '../../../src/files/maps';
 import { MapsParseError, parseMaps, parseMapsLine, type Vma } from '../../../src/host/parse-maps';
 
-function vma(over: Partial<Vma> & { name?: string | Buffer } = {}): Vma {
+function vma(over: Omit<Partial<Vma>, 'name'> & { name?: string | Buffer } = {}): Vma {
   const name = over.name === undefined ? Buffer.alloc(0) : Buffer.isBuffer(over.name) ? over.name : Buffer.from(over.name, 'latin1');
   return {
     start: 0x400000n, end: 0x401000n, perms: 'r-xp', offset: 0n, devMajor: 0, devMinor: 0, inode: 0n,
