@@ -117,10 +117,6 @@ Napi::Value CloseHandle(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value HandleCount(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(HandleTable::Global().Size()));
-}
-
 // userNsChain(pid) -> [{ ino: bigint, ownerUid }] via ioctl(NS_GET_PARENT/NS_GET_OWNER_UID)
 Napi::Value UserNsChainJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -152,7 +148,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bufferHandle", Napi::Function::New<BufferHandleNew>(env, "bufferHandle"));
   exports.Set("setHandleData", Napi::Function::New<SetHandleData>(env, "setHandleData"));
   exports.Set("closeHandle", Napi::Function::New<CloseHandle>(env, "closeHandle"));
-  exports.Set("handleCount", Napi::Function::New<HandleCount>(env, "handleCount"));
   exports.Set("userNsChain", Napi::Function::New<UserNsChainJs>(env, "userNsChain"));
   return exports;
 }

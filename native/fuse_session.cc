@@ -380,7 +380,6 @@ Napi::Function FuseSession::Init(Napi::Env env) {
                          InstanceMethod<&FuseSession::ReplyReadlink>("replyReadlink"),
                          InstanceMethod<&FuseSession::ReplyDir>("replyDir"),
                          InstanceMethod<&FuseSession::ReplyBuf>("replyBuf"),
-                         InstanceMethod<&FuseSession::PendingCount>("pendingCount"),
                          InstanceMethod<&FuseSession::ConnectionId>("connectionId"),
                      });
 }
@@ -602,11 +601,6 @@ Napi::Value FuseSession::ReplyBuf(const Napi::CallbackInfo& info) {
   fuse_req_t req = Take(info, id);
   if (req) fuse_reply_buf(req, b.Data(), b.Length());
   return info.Env().Undefined();
-}
-
-Napi::Value FuseSession::PendingCount(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return Napi::Number::New(info.Env(), static_cast<double>(pending_.size()));
 }
 
 Napi::Value FuseSession::ConnectionId(const Napi::CallbackInfo& info) {

@@ -56,7 +56,6 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   Napi::Value ReplyReadlink(const Napi::CallbackInfo& info);
   Napi::Value ReplyDir(const Napi::CallbackInfo& info);
   Napi::Value ReplyBuf(const Napi::CallbackInfo& info);
-  Napi::Value PendingCount(const Napi::CallbackInfo& info);
   Napi::Value ConnectionId(const Napi::CallbackInfo& info);
 
   // Takes the request for `id` out of the pending table; throws in JS if unknown

@@ -64,7 +64,6 @@ export interface NativeFuseSession {
   replyReadlink(id: number, target: string | Buffer): void;
   replyDir(id: number, entries: NativeDirent[], off: number, size: number): void;
   replyBuf(id: number, data: Buffer): void;
-  pendingCount(): number;
   /** the N of /sys/fs/fuse/connections/N, or -1 */
   connectionId(): number;
 }
@@ -103,7 +102,6 @@ export interface NativeBinding {
   setHandleData(handle: number, data: Buffer): void;
   /** drops a handle that the kernel never saw */
   closeHandle(handle: number): void;
-  handleCount(): number;
   /** ioctl(NS_GET_PARENT / NS_GET_OWNER_UID) from the user namespace of pid upward */
   userNsChain(pid: number): Array<{ ino: bigint; ownerUid: number }>;
 }
