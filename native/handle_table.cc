@@ -29,9 +29,4 @@ std::shared_ptr<Handle> HandleTable::Remove(uint64_t id) {
   return h;
 }
 
-size_t HandleTable::Size() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return map_.size();
-}
-
 }  // namespace procfuse

@@ -57,7 +57,6 @@ class HandleTable {
   std::shared_ptr<Handle> Get(uint64_t id);
   // Removes and returns the handle (nullptr if unknown).
   std::shared_ptr<Handle> Remove(uint64_t id);
-  size_t Size();
 
  private:
   std::mutex mu_;

@@ -68,14 +68,6 @@ export class HostProc {
     throw new FsError('ENOENT', `${p}: gone`);
   }
 
-  /** Closes the cached fds (tests, shutdown). */
-  close(): void {
-    for (const fd of this.fds.values()) fs.closeSync(fd);
-    this.fds.clear();
-    for (const { fd } of this.tgids.values()) fs.closeSync(fd);
-    this.tgids.clear();
-  }
-
   path(...parts: Array<string | number>): string {
     return path.join(this.root, ...parts.map(String));
   }
