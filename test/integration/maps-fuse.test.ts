@@ -308,7 +308,9 @@ describe.skipIf(!canMount())('fd/, fdinfo/ and ns/ through the mount', () => {
 
   test('fd/: the same fds, link targets, modes and sizes', () => {
     const host = sorted(fs.readdirSync(`/proc/${pid}/fd`));
-    expect(host.length).toBeGreaterThanOrEqual(13);
+    // fd_target opens fds 3..11 itself; 0-2 are the pipes to this test. More may be
+    // inherited from whoever started vitest, so check these are there, not a count.
+    for (let n = 0; n <= 11; n++) expect(host).toContain(String(n));
     expect(sorted(fs.readdirSync(`${m.dir}/${pid}/fd`))).toEqual(host);
     const targets = host.map((n) => fs.readlinkSync(`/proc/${pid}/fd/${n}`));
     expect(targets.some((x) => x.startsWith('pipe:['))).toBe(true);
