@@ -17,15 +17,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { buildCProgram, killAllTargets, startTarget, type Target as JsonTarget } from '../helpers/c-programs';
 import { probe, unprivileged, type ProbeOp } from '../helpers/fs-probe';
+import { makeJail, removeTree } from '../helpers/jail';
 import { startReadyTarget, stopReadyTarget, type ReadyTarget } from '../helpers/ready-target';
 import { canMount, startMount, type Mount } from '../helpers/with-mount';
 
 const NOBODY = 65534;
-
-/** rm -rf: fs.rmSync fails with ENAMETOOLONG on the deeper-than-PATH_MAX tree. */
-function removeTree(dir: string | undefined): void {
-  if (dir) spawnSync('rm', ['-rf', '--one-file-system', dir]);
-}
 
 /** Reads a file `chunk` bytes per read(2) until EOF. */
 function readChunked(p: string, chunk: number): Buffer {
@@ -179,22 +175,15 @@ describe.skipIf(!canMount())('a chrooted reader sees what the kernel shows it', 
     m = await startMount();
     tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-fjail-')));
     jail = path.join(tmp, 'jail');
-    for (const d of ['usr/bin', 'usr/lib/x86_64-linux-gnu', 'usr/lib64', 'd', 'dB', 'bind', 'proc', 'hostproc']) {
-      fs.mkdirSync(path.join(jail, d), { recursive: true });
-    }
+    makeJail(jail, { maps_target: buildCProgram('maps_target'), cat: '/usr/bin/cat', readlink: '/usr/bin/readlink' }, [
+      'd',
+      'dB',
+      'bind',
+      'proc',
+      'hostproc',
+    ]);
     const outside = path.join(tmp, 'outside');
     fs.mkdirSync(outside);
-    fs.copyFileSync(buildCProgram('maps_target'), path.join(jail, 'usr/bin/maps_target'));
-    for (const tool of ['cat', 'readlink']) fs.copyFileSync(`/usr/bin/${tool}`, path.join(jail, 'usr/bin', tool));
-    for (const f of ['maps_target', 'cat', 'readlink']) fs.chmodSync(path.join(jail, 'usr/bin', f), 0o755);
-    for (const lib of ['libc.so.6', 'ld-linux-x86-64.so.2']) {
-      fs.copyFileSync(path.join('/usr/lib/x86_64-linux-gnu', lib), path.join(jail, 'usr/lib/x86_64-linux-gnu', lib));
-    }
-    fs.chmodSync(path.join(jail, 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'), 0o755);
-    fs.symlinkSync('../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', path.join(jail, 'usr/lib64/ld-linux-x86-64.so.2'));
-    fs.symlinkSync('usr/lib', path.join(jail, 'lib'));
-    fs.symlinkSync('usr/lib64', path.join(jail, 'lib64'));
-    fs.symlinkSync('usr/bin', path.join(jail, 'bin'));
 
     // Recorded before each mount, so teardown also undoes a half-done setup.
     for (const [src, dst] of [

@@ -4,7 +4,7 @@
  *    every readable process);
  *  - what a chrooted reader gets from the kernel equals viewMaps() of the
  *    host's view with the reader's root from readlink(/proc/<pid>/root).
- * Needs root (chroot, mount) and gcc.
+ * Needs root (chroot, mount) and a C compiler.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,27 +16,18 @@ import { renderMaps } from '../../src/files/maps';
 import { HostProc } from '../../src/host/host-proc';
 import { parseMaps } from '../../src/host/parse-maps';
 import { readReaderRoot, viewMaps } from '../../src/view/root-path';
+import { buildCProgram } from '../helpers/c-programs';
+import { makeJail, removeTree } from '../helpers/jail';
 import { startReadyTarget, stopReadyTarget, type ReadyTarget } from '../helpers/ready-target';
 
-const SRC = path.join(__dirname, '../fixtures/c/maps_target.c');
 const isRoot = process.getuid?.() === 0;
-const hasGcc = spawnSync('gcc', ['--version']).status === 0;
-
-// Local compile helper (the shared test/helpers/c-programs.ts is written elsewhere).
-function compile(out: string): void {
-  execFileSync('gcc', ['-O1', '-Wall', '-Wextra', '-pthread', '-o', out, SRC], { stdio: 'pipe' });
-}
-
-/** rm -rf: fs.rmSync fails with ENAMETOOLONG on the deeper-than-PATH_MAX tree. */
-function removeTree(dir: string | undefined): void {
-  if (dir) spawnSync('rm', ['-rf', '--one-file-system', dir]);
-}
+const hasCc = spawnSync('cc', ['--version']).status === 0;
 
 function roundTrips(bytes: Buffer): boolean {
   return renderMaps(parseMaps(bytes)).equals(bytes);
 }
 
-describe.skipIf(!isRoot || !hasGcc)('maps of live processes on the host', () => {
+describe.skipIf(!isRoot || !hasCc)('maps of live processes on the host', () => {
   let tmp: string;
   let bin: string;
   let target: ReadyTarget | undefined;
@@ -44,7 +35,8 @@ describe.skipIf(!isRoot || !hasGcc)('maps of live processes on the host', () => 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-maps-'));
     bin = path.join(tmp, 'maps_target');
-    compile(bin);
+    fs.copyFileSync(buildCProgram('maps_target'), bin);
+    fs.chmodSync(bin, 0o755);
     fs.mkdirSync(path.join(tmp, 'd'));
     fs.mkdirSync(path.join(tmp, 'o'));
     target = await startReadyTarget(bin, [path.join(tmp, 'd'), '--outside', path.join(tmp, 'o'), '--longpath', '--many', '4000']);
@@ -95,7 +87,7 @@ describe.skipIf(!isRoot || !hasGcc)('maps of live processes on the host', () => 
  * and its own procfs. Targets: A runs on the host and maps files inside the jail,
  * outside it, and through the bind mount; B runs chrooted in the jail.
  */
-describe.skipIf(!isRoot || !hasGcc)('a chrooted reader: the kernel vs viewMaps', () => {
+describe.skipIf(!isRoot || !hasCc)('a chrooted reader: the kernel vs viewMaps', () => {
   let tmp: string;
   let jail: string;
   const mounts: string[] = [];
@@ -106,22 +98,9 @@ describe.skipIf(!isRoot || !hasGcc)('a chrooted reader: the kernel vs viewMaps',
   beforeAll(async () => {
     tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-jail-')));
     jail = path.join(tmp, 'jail');
-    for (const d of ['usr/bin', 'usr/lib/x86_64-linux-gnu', 'usr/lib64', 'd', 'dB', 'bind', 'proc']) {
-      fs.mkdirSync(path.join(jail, d), { recursive: true });
-    }
+    makeJail(jail, { maps_target: buildCProgram('maps_target'), cat: '/usr/bin/cat' }, ['d', 'dB', 'bind', 'proc']);
     const outside = path.join(tmp, 'outside');
     fs.mkdirSync(outside);
-    compile(path.join(jail, 'usr/bin/maps_target'));
-    fs.copyFileSync('/usr/bin/cat', path.join(jail, 'usr/bin/cat'));
-    fs.chmodSync(path.join(jail, 'usr/bin/cat'), 0o755);
-    for (const lib of ['libc.so.6', 'ld-linux-x86-64.so.2']) {
-      fs.copyFileSync(path.join('/usr/lib/x86_64-linux-gnu', lib), path.join(jail, 'usr/lib/x86_64-linux-gnu', lib));
-    }
-    fs.chmodSync(path.join(jail, 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'), 0o755);
-    fs.symlinkSync('../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', path.join(jail, 'usr/lib64/ld-linux-x86-64.so.2'));
-    fs.symlinkSync('usr/lib', path.join(jail, 'lib'));
-    fs.symlinkSync('usr/lib64', path.join(jail, 'lib64'));
-    fs.symlinkSync('usr/bin', path.join(jail, 'bin'));
 
     execFileSync('mount', ['--bind', outside, path.join(jail, 'bind')]);
     mounts.push(path.join(jail, 'bind'));
