@@ -5,6 +5,8 @@
  */
 import fs from 'node:fs';
 
+import { addr, type TargetLine } from './c-programs';
+
 /** Data (or a byte count), or the errno code that was thrown. */
 export type ReadResult = Buffer | string;
 
@@ -62,6 +64,27 @@ export function pattern(len: number, f: (i: number) => number): Buffer {
   const b = Buffer.alloc(len);
   for (let i = 0; i < len; i++) b[i] = f(i) & 0xff;
   return b;
+}
+
+/** mem_target's fills (test/fixtures/c/mem_target.c): byte i of each region, before & 0xff. */
+export const MEM_TARGET_FILL = {
+  heap: (i: number): number => i * 31 + 7,
+  stack: (i: number): number => i * 17 + 3,
+  file: (i: number): number => i * 13 + 5,
+  prot: (i: number): number => i * 11 + 1,
+  hole: (i: number): number => i * 5 + 9,
+} as const;
+
+/**
+ * mem_target's heap, stack and file regions with the bytes they must hold, and
+ * `textLen` bytes of its text (contents not known here: null): [name, address, length, bytes].
+ */
+export function memTargetRegions(info: TargetLine, textLen: number): Array<[string, bigint, number, Buffer | null]> {
+  const region = (name: 'heap' | 'stack' | 'file'): [string, bigint, number, Buffer] => {
+    const len = info[`${name}Len`] as number;
+    return [name, addr(info[name]), len, pattern(len, MEM_TARGET_FILL[name])];
+  };
+  return [region('heap'), region('stack'), region('file'), ['text', addr(info.text), textLen, null]];
 }
 
 /**

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 
 import { addr, buildCProgram, killAllTargets, startTarget, type Target } from '../helpers/c-programs';
-import { firstBadBigWord, openErrno, pattern, procState, readFd, readPath, waitFor, writeFd } from '../helpers/mem-io';
+import { firstBadBigWord, MEM_TARGET_FILL, memTargetRegions, openErrno, pattern, procState, readFd, readPath, waitFor, writeFd } from '../helpers/mem-io';
 import { canMount, startMount, type Mount } from '../helpers/with-mount';
 
 const PROBE_BYTE = 0x50;
@@ -154,12 +154,7 @@ describe.skipIf(!canMount())('mem through the mount: bytes (mem_rw)', () => {
   test('heap, stack, file mapping and text: pread through the mount = host', T, async () => {
     const t = await memTarget(mount());
     const fd = openMem(t.mnt);
-    const cases: Array<[string, bigint, number, Buffer | null]> = [
-      ['heap', addr(t.info.heap), t.info.heapLen as number, pattern(t.info.heapLen as number, (i) => i * 31 + 7)],
-      ['stack', addr(t.info.stack), t.info.stackLen as number, pattern(t.info.stackLen as number, (i) => i * 17 + 3)],
-      ['file', addr(t.info.file), t.info.fileLen as number, pattern(t.info.fileLen as number, (i) => i * 13 + 5)],
-      ['text', addr(t.info.text), 256, null],
-    ];
+    const cases = memTargetRegions(t.info, 256);
     for (const [name, at, len, expected] of cases) {
       const host = readPath(t.host, at, len);
       const got = readFd(fd, at, len);
@@ -176,9 +171,9 @@ describe.skipIf(!canMount())('mem through the mount: bytes (mem_rw)', () => {
   test('the same bytes through lseek(SEEK_SET)+read and lseek(SEEK_CUR)+read', T, async () => {
     const t = await memTarget(mount());
     const regions: Array<[string, bigint, Buffer | null]> = [
-      ['heap', addr(t.info.heap), pattern(1024, (i) => i * 31 + 7)],
-      ['stack', addr(t.info.stack), pattern(1024, (i) => i * 17 + 3)],
-      ['file', addr(t.info.file), pattern(1024, (i) => i * 13 + 5)],
+      ['heap', addr(t.info.heap), pattern(1024, MEM_TARGET_FILL.heap)],
+      ['stack', addr(t.info.stack), pattern(1024, MEM_TARGET_FILL.stack)],
+      ['file', addr(t.info.file), pattern(1024, MEM_TARGET_FILL.file)],
       ['text', addr(t.info.text), null],
     ];
     for (const [name, at, expected] of regions) {
@@ -217,7 +212,7 @@ describe.skipIf(!canMount())('mem through the mount: bytes (mem_rw)', () => {
     const maps = fs.readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     expect(maps).toContain(`${hex(prot + BigInt(page))}-${hex(prot + BigInt(2 * page))} ---p`);
     expect(maps).toContain(`${hex(prot + BigInt(2 * page))}-${hex(prot + BigInt(3 * page))} -w-p`);
-    const expected = pattern(3 * page, (i) => i * 11 + 1);
+    const expected = pattern(3 * page, MEM_TARGET_FILL.prot);
     const fd = openMem(t.mnt);
     expect(readPath(t.host, prot, 3 * page)).toEqual(expected);
     expect(readFd(fd, prot, 3 * page)).toEqual(expected);
@@ -251,7 +246,7 @@ describe.skipIf(!canMount())('mem through the mount: bytes (mem_rw)', () => {
     const t = await memTarget(mount());
     const page = t.info.page as number;
     const hole = addr(t.info.hole);
-    const mapped = pattern(page, (i) => i * 5 + 9);
+    const mapped = pattern(page, MEM_TARGET_FILL.hole);
     const fd = openMem(t.mnt);
     // mapped page + hole
     expect(readPath(t.host, hole, 2 * page)).toEqual(mapped);
@@ -408,7 +403,7 @@ describe.skipIf(!canMount())('mem through the mount: bytes (mem_rw)', () => {
     const fd = openMem(t.mnt);
     const len = 1 << 20;
     expect((readFd(fd, big, len) as Buffer).equals(readPath(t.host, big, len) as Buffer)).toBe(true);
-    expect(readFd(fd, addr(t.info.heap), 32)).toEqual(pattern(32, (i) => i * 31 + 7));
+    expect(readFd(fd, addr(t.info.heap), 32)).toEqual(pattern(32, MEM_TARGET_FILL.heap));
   });
 });
 
@@ -421,7 +416,7 @@ describe.skipIf(!canMount())('mem through the mount: bound to the mm of open tim
     const heap = addr(t.info.heap);
     const fd = openMem(t.mnt);
     const hostFd = openMem(t.host);
-    expect(readFd(fd, heap, 16)).toEqual(pattern(16, (i) => i * 31 + 7));
+    expect(readFd(fd, heap, 16)).toEqual(pattern(16, MEM_TARGET_FILL.heap));
 
     t.send('exit');
     await waitFor(() => procState(t.pid) === 'Z', 'zombie');
@@ -548,7 +543,7 @@ describe.skipIf(!canMount())('mem through the mount: callers (SPEC-3/8/13/30)', 
       expect(lines[0]!.uid, side).toBe(NOBODY);
       expect(lines.slice(1), side).toEqual([
         { open: 'ok' },
-        { op: 'pread', n: 64, hex: pattern(64, (i) => i * 31 + 7).toString('hex') },
+        { op: 'pread', n: 64, hex: pattern(64, MEM_TARGET_FILL.heap).toString('hex') },
         // the receiver itself may not open it
         { op: 'reopen', result: 'EACCES' },
       ]);
@@ -632,7 +627,7 @@ describe.skipIf(!canMount())('mem through the mount: writes (SPEC-22)', () => {
       { op: 'pwrite', n: 1 },
     ]);
     expect(readPath(t.host, heap, 11)).toEqual(
-      Buffer.concat([Buffer.from('hello'), pattern(8, (i) => i * 31 + 7).subarray(5), Buffer.from('abc')]),
+      Buffer.concat([Buffer.from('hello'), pattern(8, MEM_TARGET_FILL.heap).subarray(5), Buffer.from('abc')]),
     );
 
     // into a hole: EIO; running into it: short, as on the host
@@ -680,9 +675,9 @@ describe.skipIf(!canMount())('mem through the mount: where FUSE differs from the
       { open: 'ok' },
       { op: 'seek', ret: `0x${heap}` },
       { op: 'seek', error: 'EINVAL' }, // vfs_setpos: beyond s_maxbytes / negative
-      { op: 'read', n: 16, hex: pattern(16, (i) => i * 31 + 7).toString('hex') }, // f_pos unchanged
+      { op: 'read', n: 16, hex: pattern(16, MEM_TARGET_FILL.heap).toString('hex') }, // f_pos unchanged
       { op: 'seek', error: 'EINVAL' },
-      { op: 'read', n: 16, hex: pattern(32, (i) => i * 31 + 7).subarray(16).toString('hex') },
+      { op: 'read', n: 16, hex: pattern(32, MEM_TARGET_FILL.heap).subarray(16).toString('hex') },
       { op: 'seek', ret: `0x${hex(addr(t.info.heap) + 32n)}` },
     ]);
   });

@@ -11,6 +11,8 @@ import { addr, buildCProgram, killAllTargets, startTarget } from '../helpers/c-p
 import {
   codeOf,
   firstBadBigWord,
+  MEM_TARGET_FILL,
+  memTargetRegions,
   openErrno,
   pattern,
   procState,
@@ -83,12 +85,7 @@ describe('MemReader reads (mem_rw)', () => {
     const t = await startTarget('mem_target');
     const pid = t.info.pid as number;
     const h = open(pid);
-    const cases: Array<[string, bigint, number, Buffer | null]> = [
-      ['heap', addr(t.info.heap), t.info.heapLen as number, pattern(t.info.heapLen as number, (i) => i * 31 + 7)],
-      ['stack', addr(t.info.stack), t.info.stackLen as number, pattern(t.info.stackLen as number, (i) => i * 17 + 3)],
-      ['file', addr(t.info.file), t.info.fileLen as number, pattern(t.info.fileLen as number, (i) => i * 13 + 5)],
-      ['text', addr(t.info.text), 64, null],
-    ];
+    const cases = memTargetRegions(t.info, 64);
     for (const [name, at, len, expected] of cases) {
       const got = nativeRead(h, at, len);
       expect(got, name).toEqual(hostRead(pid, at, len));
@@ -111,7 +108,7 @@ describe('MemReader reads (mem_rw)', () => {
     const hex = (a: bigint): string => a.toString(16);
     expect(maps).toContain(`${hex(prot + BigInt(page))}-${hex(prot + BigInt(2 * page))} ---p`);
     expect(maps).toContain(`${hex(prot + BigInt(2 * page))}-${hex(prot + BigInt(3 * page))} -w-p`);
-    const expected = pattern(3 * page, (i) => i * 11 + 1);
+    const expected = pattern(3 * page, MEM_TARGET_FILL.prot);
     expect(nativeRead(h, prot, 3 * page)).toEqual(expected);
     expect(hostRead(pid, prot, 3 * page)).toEqual(expected);
     for (const k of [1, 2]) {
@@ -137,7 +134,7 @@ describe('MemReader reads (mem_rw)', () => {
     const page = t.info.page as number;
     const h = open(pid);
     const hole = addr(t.info.hole);
-    const mapped = pattern(page, (i) => i * 5 + 9);
+    const mapped = pattern(page, MEM_TARGET_FILL.hole);
     // whole page + hole
     expect(nativeRead(h, hole, 2 * page)).toEqual(mapped);
     expect(hostRead(pid, hole, 2 * page)).toEqual(mapped);
