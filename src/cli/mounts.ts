@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
 export interface MountEntry {
+  /** minor of the device (field 3); for a FUSE mount, its connection id */
+  devMinor: number;
   mountpoint: string;
   fstype: string;
   source: string;
@@ -21,7 +23,11 @@ export function parseMountinfo(text: string): MountEntry[] {
     if (dash < 0) continue;
     const left = line.slice(0, dash).split(' ');
     const right = line.slice(dash + 3).split(' ');
-    out.push({ mountpoint: unescapeMountField(left[4] ?? ''), fstype: right[0] ?? '', source: right[1] ?? '' });
+    out.push({
+      devMinor: Number((left[2] ?? '').split(':')[1]),
+      mountpoint: unescapeMountField(left[4] ?? ''), fstype: right[0] ?? '',
+      source: right[1] ?? '',
+    });
   }
   return out;
 }
@@ -32,6 +38,20 @@ export function mountsAt(path: string): MountEntry[] {
 
 export function isFuseMount(m: MountEntry): boolean {
   return m.fstype === 'fuse' || m.fstype.startsWith('fuse.');
+}
+
+/** The connection id (/sys/fs/fuse/connections/<id>) of the FUSE mount at `path`, if there is one. */
+export function fuseConnectionAt(path: string): number | undefined {
+  return mountsAt(path).find(isFuseMount)?.devMinor;
+}
+
+/** Ends a wedged connection; needs fusectl at /sys/fs/fuse/connections (the daemon mounts it). */
+export function abortConnection(id: number): void {
+  try {
+    fs.writeFileSync(`/sys/fs/fuse/connections/${id}/abort`, '1');
+  } catch {
+    // already gone, or no fusectl
+  }
 }
 
 /** Detaches whatever is mounted at `path` (lazy: never blocks on a dead daemon). */

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { CliError, EXIT_RUN_FAILED, type RunOptions } from './args';
 import { checkFuseDevice, defaultLogPath, spawnDaemon } from './mount';
 import { exitStatusOf, namespaceArgv } from './namespace';
-import { isFuseMount, mountsAt } from './mounts';
+import { abortConnection, fuseConnectionAt, isFuseMount, mountsAt } from './mounts';
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /**
@@ -61,7 +61,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     if (!(await daemon.ready)) {
       throw new CliError(`run: the daemon could not mount ${mnt}${daemon.logTail()}`, EXIT_RUN_FAILED);
     }
-    daemon.connectionId = connectionIdAt(mnt);
+    daemon.connectionId = fuseConnectionAt(mnt);
     if (pendingSignal) return exitStatusOf(null, pendingSignal);
     const [file, ...args] = namespaceArgv(mnt, opts.command);
     command = spawn(file!, args, { stdio: 'inherit' });
@@ -153,24 +153,6 @@ function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
     },
   };
   return d;
-}
-
-/** The FUSE connection id of the mount at `mnt`: the minor of its device (mountinfo field 3). */
-function connectionIdAt(mnt: string): number | undefined {
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f[4] === mnt && line.includes(' - fuse')) return Number(f[2]!.split(':')[1]);
-  }
-  return undefined;
-}
-
-/** Ends a wedged connection (needs fusectl mounted at /sys/fs/fuse/connections). */
-function abortConnection(id: number): void {
-  try {
-    fs.writeFileSync(`/sys/fs/fuse/connections/${id}/abort`, '1');
-  } catch {
-    // gone, or no fusectl: SIGKILL does it
-  }
 }
 
 /** Detaches anything still mounted at `mnt` (lazily: never blocks) and removes the directory. */

@@ -7,6 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { isFuseMount, parseMountinfo } from '../../src/cli/mounts';
+
 export const ROOT = path.resolve(__dirname, '../..');
 
 export default function setup(): void {
@@ -18,9 +20,9 @@ export default function setup(): void {
   }
   // Clear only STALE test mounts (daemon gone: ENOTCONN). A live one may belong
   // to another test run on this machine.
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const mnt = line.split(' ')[4];
-    if (!mnt || !mnt.includes('/procfuse-test-') || !line.includes(' - fuse')) continue;
+  for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))) {
+    const mnt = m.mountpoint;
+    if (!mnt.includes('/procfuse-test-') || !isFuseMount(m)) continue;
     try {
       fs.statSync(mnt);
     } catch (e) {

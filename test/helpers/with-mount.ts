@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { abortConnection, fuseConnectionAt } from '../../src/cli/mounts';
+
 const ROOT = path.resolve(__dirname, '../..');
 export const CLI = path.join(ROOT, 'dist/mount/cli.js');
 
@@ -21,20 +23,10 @@ export interface Mount {
   stop(): Promise<void>;
 }
 
+/** The FUSE mount at `dir` and its connection id, if there is one. */
 export function fuseMountAt(dir: string): { devMinor: number } | undefined {
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f[4] === dir && line.includes(' - fuse')) return { devMinor: Number(f[2]!.split(':')[1]) };
-  }
-  return undefined;
-}
-
-export function abortConnection(id: number): void {
-  try {
-    fs.writeFileSync(`/sys/fs/fuse/connections/${id}/abort`, '1');
-  } catch {
-    // already gone
-  }
+  const id = fuseConnectionAt(dir);
+  return id === undefined ? undefined : { devMinor: id };
 }
 
 export async function startMount(extraArgs: string[] = [], dir?: string): Promise<Mount> {

@@ -38,7 +38,7 @@ describe('mountinfo', () => {
       '36 25 0:32 / /tmp/with\\040space rw,nosuid,nodev,relatime shared:1 - fuse.procfuse procfuse rw,user_id=0\n' +
       '22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n';
     const m = parseMountinfo(text);
-    expect(m[0]).toEqual({ mountpoint: '/tmp/with space', fstype: 'fuse.procfuse', source: 'procfuse' });
+    expect(m[0]).toEqual({ devMinor: 32, mountpoint: '/tmp/with space', fstype: 'fuse.procfuse', source: 'procfuse' });
     expect(m[1]!.fstype).toBe('ext4');
     expect(unescapeMountField('a\\011b\\134c')).toBe('a\tb\\c');
   });
