@@ -185,10 +185,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, size_t size, o
 void OpFlush(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
-  std::shared_ptr<Handle> h = HandleTable::Global().Remove(fi->fh);
-  auto* b = dynamic_cast<BufferHandle*>(h.get());
-  // JS keeps the renderer of a render-at-read handle: let it go.
-  if (b != nullptr && b->render_at_read) SessionOf(req)->ForwardRelease(fi->fh);
+  SessionOf(req)->ReleaseHandle(fi->fh);
   fuse_reply_err(req, 0);
 }
 
@@ -445,7 +442,11 @@ void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const 
   }
 }
 
-void FuseSession::ForwardRelease(uint64_t fh) {
+void FuseSession::ReleaseHandle(uint64_t fh) {
+  std::shared_ptr<Handle> h = HandleTable::Global().Remove(fh);
+  auto* b = dynamic_cast<BufferHandle*>(h.get());
+  if (b == nullptr || !b->render_at_read) return;
+  // JS keeps what renders a render-at-read handle (a closure, a host fd): let it go.
   RequestData* d = NewEvent("release", 0, 0);
   d->fh = fh;
   if (!Enqueue(d)) delete d;
@@ -544,8 +545,8 @@ Napi::Value FuseSession::ReplyOpen(const Napi::CallbackInfo& info) {
   fuse_req_t req = Take(info, id);
   if (req && fuse_reply_open(req, &fi) == -ENOENT) {
     // The caller went away before the open completed: the kernel will never send
-    // RELEASE for this handle, so drop it here.
-    HandleTable::Global().Remove(fi.fh);
+    // RELEASE for this handle, so release it here.
+    ReleaseHandle(fi.fh);
   }
   return info.Env().Undefined();
 }

@@ -36,7 +36,9 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   void Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const char* name = nullptr,
                uint64_t fh = 0, int flags = 0, off_t off = 0, size_t size = 0);
   void ForwardForget(fuse_ino_t ino, uint64_t nlookup);
-  void ForwardRelease(uint64_t fh);
+  // Drops a handle (RELEASE, or an open whose caller left); a render-at-read
+  // handle's release is forwarded to JS, which holds its renderer.
+  void ReleaseHandle(uint64_t fh);
 
   bool debug() const { return debug_; }
   uint32_t max_read() const { return max_read_; }
