@@ -8,6 +8,8 @@
  * what this caller sees (maps paths relative to the reader's root, ...).
  * See docs/per-pid-files.md for the per-file decision.
  */
+import fs from 'node:fs';
+
 import type { Caller } from '../fuse/caller';
 import { S_IFREG, type Attr, type Node, type OpenResult } from '../fuse/node';
 import { native } from '../native';
@@ -40,18 +42,39 @@ export class HostSnapshotFile implements Node {
     return processAttr(this.ref, [this.key], S_IFREG | (this.opts.mode ?? 0o444));
   }
 
+  /**
+   * Opens the host's file FIRST, then checks: the kernel's proc_mem_open pins
+   * the mm at open, and so does our host fd (maps, smaps, environ, auxv), so
+   * the check below sees the credentials of the image whose mm we hold, and an
+   * exec after the check leaves our reads with the old, now empty mm, as the
+   * kernel's (m_start, environ_read: mmget_not_zero fails). See mem.ts.
+   */
   open(caller: Caller, _flags: number): OpenResult {
-    if (this.opts.access) checkFileAccess(this.opts.access, caller, this.ref);
-    if (this.opts.atRead) {
-      this.ref.ensureAlive();
-      return { fh: native.bufferHandle(null, true), directIo: true, render: (reader) => this.text(reader) };
+    const host = this.ref.host;
+    const fd = host.openFile(...this.ref.hostPath(this.key));
+    let keepFd = false;
+    try {
+      // The fd is bound to the task it was opened on; this proves that task is
+      // the node's (had the pid been reused before our open, the start time differs).
+      if (this.opts.access) checkFileAccess(this.opts.access, caller, this.ref);
+      else this.ref.ensureAlive();
+      if (!this.opts.atRead) {
+        return { fh: native.bufferHandle(this.render(host.readFromStart(fd), caller)), directIo: true };
+      }
+      const fh = native.bufferHandle(null, true);
+      keepFd = true; // until the handle's release
+      return {
+        fh,
+        directIo: true,
+        render: (reader) => this.render(host.readFromStart(fd), reader),
+        release: () => fs.closeSync(fd),
+      };
+    } finally {
+      if (!keepFd) fs.closeSync(fd);
     }
-    return { fh: native.bufferHandle(this.text(caller)), directIo: true };
   }
 
-  /** The file's bytes for `caller` now; ESRCH once the process has been reaped. */
-  private text(caller: Caller): Buffer {
-    const data = this.ref.readChecked(() => this.ref.host.readBytes(...this.ref.hostPath(this.key)));
+  private render(data: Buffer, caller: Caller): Buffer {
     return this.opts.render ? this.opts.render(data, caller, this.ref) : data;
   }
 }

@@ -9,7 +9,7 @@ import type { NativeFuseSession, NativeRequest } from '../native';
 import type { Caller } from './caller';
 import { FsError, toErrno } from './errno';
 import { InodeTable } from './inode-table';
-import { S_IFDIR, S_IFLNK, type Attr, type Node } from './node';
+import { S_IFDIR, S_IFLNK, type Attr, type Node, type OpenResult } from './node';
 
 const log = createDebug('procfuse:fuse');
 
@@ -40,8 +40,8 @@ const O_ACCMODE = 3;
 
 export class Dispatcher {
   readonly inodes: InodeTable;
-  /** Renderers of open render-at-read handles, until their release. */
-  private readonly renderers = new Map<number, (caller: Caller) => Buffer>();
+  /** Open render-at-read handles (render, release), until their release. */
+  private readonly renderers = new Map<number, Pick<OpenResult, 'render' | 'release'>>();
 
   constructor(
     private readonly session: ReplySink,
@@ -59,7 +59,7 @@ export class Dispatcher {
       return;
     }
     if (req.op === 'release') {
-      this.renderers.delete(req.fh);
+      this.dropRenderer(req.fh);
       return;
     }
     const caller: Caller = { pid: req.pid, uid: req.uid, gid: req.gid, umask: req.umask };
@@ -154,19 +154,25 @@ export class Dispatcher {
       throw new FsError('EACCES');
     }
     const r = node.open(caller, req.flags);
-    if (r.render) this.renderers.set(r.fh, r.render);
+    if (r.render) this.renderers.set(r.fh, { render: r.render, release: r.release });
     try {
       this.session.replyOpen(req.id, r.fh, { directIo: r.directIo, keepCache: false, nonseekable: false });
     } catch (err) {
-      this.renderers.delete(r.fh);
+      this.dropRenderer(r.fh);
       this.closeHandle(r.fh);
       throw err;
     }
   }
 
+  private dropRenderer(fh: number): void {
+    const r = this.renderers.get(fh);
+    this.renderers.delete(fh);
+    r?.release?.();
+  }
+
   /** A read at offset 0 of a render-at-read handle: generate the text now. */
   private read(req: NativeRequest, caller: Caller): void {
-    const render = this.renderers.get(req.fh);
+    const render = this.renderers.get(req.fh)?.render;
     if (!render) throw new FsError('EBADF');
     const data = render(caller);
     this.fillHandle(req.fh, data);

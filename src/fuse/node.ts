@@ -31,6 +31,8 @@ export interface OpenResult {
    * at offset 0 (seq_file generates at read time, not at open).
    */
   render?: (caller: Caller) => Buffer;
+  /** For a render-at-read handle: frees what `render` holds, at the handle's release. */
+  release?: () => void;
 }
 
 export interface Node {

@@ -81,6 +81,38 @@ export class HostProc {
     }
   }
 
+  /**
+   * Opens a host file read-only. A procfs fd stays bound to the task it was
+   * opened on (the inode holds its struct pid), and for the files that pin the
+   * mm at open (maps, smaps, environ, auxv: proc_mem_open) to that mm: after an
+   * exec or exit, reads through it give 0 bytes, never the new image's.
+   */
+  openFile(...parts: Array<string | number>): number {
+    try {
+      return fs.openSync(this.path(...parts), 'r');
+    } catch (e) {
+      throw hostError(e, this.path(...parts));
+    }
+  }
+
+  /** All of an open file from offset 0 (a procfs seq_file generates afresh at 0). */
+  readFromStart(fd: number): Buffer {
+    const chunks: Buffer[] = [];
+    let off = 0;
+    for (;;) {
+      const n = (() => {
+        try {
+          return fs.readSync(fd, this.buf, 0, this.buf.length, off);
+        } catch (e) {
+          throw hostError(e, `fd ${fd}`);
+        }
+      })();
+      if (n === 0) return Buffer.concat(chunks, off);
+      chunks.push(Buffer.from(this.buf.subarray(0, n)));
+      off += n;
+    }
+  }
+
   readBytes(...parts: Array<string | number>): Buffer {
     try {
       return fs.readFileSync(this.path(...parts));

@@ -430,9 +430,7 @@ describe.skipIf(!canMount())('an unprivileged reader and another user\'s process
     expect(ours[0]).toMatch(/:EACCES$/);
   });
 
-  // proc_fdinfo_permission denies the open of the directory; procfuse's opendir
-  // is answered natively (native/fuse_session.cc OpOpendir) without asking the
-  // tree, so the check runs at getdents instead.
+  // proc_fdinfo_permission denies the open of the directory; so does FdDir.opendir.
   test('fdinfo/: EACCES at opendir as on the host', () => {
     const { kernel, ours } = both([['list', 'fdinfo']]);
     expect(kernel).toEqual(['opendir:EACCES']);
@@ -443,5 +441,48 @@ describe.skipIf(!canMount())('an unprivileged reader and another user\'s process
     const { kernel, ours } = both([['read', 'fdinfo/0']]);
     expect(kernel[0]).toMatch(/:EACCES$/);
     expect(ours).toEqual(kernel);
+  });
+});
+
+/**
+ * An fd opened before an exec: the kernel pinned the old mm at open
+ * (proc_mem_open), so after the exec it reads 0 bytes and never the new image.
+ * Run as uid 65534 exec'ing a setuid-root copy: had we re-read the host's file by
+ * path, the reader would get the maps of a process it may no longer trace.
+ */
+describe.skipIf(!canMount())('a maps fd opened before an exec of a setuid program', () => {
+  let m: Mount;
+  let tmp: string;
+  let suid: string;
+
+  beforeAll(async () => {
+    m = await startMount();
+    tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-suid-')));
+    fs.chmodSync(tmp, 0o755);
+    suid = path.join(tmp, 'reread_after_exec');
+    fs.copyFileSync(buildCProgram('reread_after_exec'), suid);
+    fs.chownSync(suid, 0, 0);
+    fs.chmodSync(suid, 0o4755);
+  });
+  afterAll(async () => {
+    await m?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  function run(file: string): { before: number; after: number; euid: number; dumpable: number } {
+    const as = unprivileged(NOBODY);
+    const r = spawnSync(as[0]!, [...as.slice(1), suid, file, suid], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.stderr).toBe('');
+    return JSON.parse(r.stdout) as { before: number; after: number; euid: number; dumpable: number };
+  }
+
+  test.each(['maps', 'smaps'])('%s: read whole before the exec, 0 bytes after it, as on the host', (file) => {
+    const kernel = run(`/proc/self/${file}`);
+    const ours = run(`${m.dir}/self/${file}`);
+    // Not vacuous: the exec made the reader root and non-dumpable.
+    expect({ euid: kernel.euid, dumpable: kernel.dumpable, after: kernel.after }).toEqual({ euid: 0, dumpable: 0, after: 0 });
+    expect(kernel.before).toBeGreaterThan(0);
+    expect(ours.before).toBeGreaterThan(0);
+    expect({ euid: ours.euid, dumpable: ours.dumpable, after: ours.after }).toEqual({ euid: 0, dumpable: 0, after: 0 });
   });
 });
