@@ -696,6 +696,8 @@ void FuseSession::StopLoop() {
     // detached mount is still open: the workers stay blocked in read(). Never
     // hang the caller: leave them (and the session) to the process's exit.
     if (loop_.joinable()) loop_.detach();
+    // The detached workers still use this object: never let it be collected.
+    Ref();
     se_ = nullptr;
     std::lock_guard<std::mutex> lock(mu_);
     pending_.clear();

@@ -2,13 +2,15 @@
 //
 // Threads:
 //  - libfuse's multi-threaded loop runs on its own std::thread and worker threads.
-//  - Each op that needs a decision (lookup, getattr, open, readdir, readlink, forget)
-//    is copied into a PendingRequest and queued to JS through one thread-safe
-//    function. The worker never waits for JS. JS answers later with one of the
-//    reply* methods, which run fuse_reply_* on the JS thread: libfuse allows it, the
-//    request "is valid until one of the reply functions is called".
+//  - Each op that needs a decision (lookup, getattr, setattr, readlink, open,
+//    opendir, readdir, and a read at offset 0 of a render-at-read handle) is
+//    copied into a RequestData and queued to JS (js_queue.h), as are forget and
+//    the release of a render-at-read handle. The worker never waits for JS. JS
+//    answers later with one of the reply* methods, which run fuse_reply_* on the
+//    JS thread: libfuse allows it, the request "is valid until one of the reply
+//    functions is called".
 //  - read/write/release/flush/lseek on native handles (handle_table.h), statfs,
-//    opendir/releasedir and the ops procfs refuses are answered on the worker.
+//    releasedir and the ops procfs refuses are answered on the worker.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -40,7 +42,6 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   // handle's release is forwarded to JS, which holds its renderer.
   void ReleaseHandle(uint64_t fh);
 
-  bool debug() const { return debug_; }
   uint32_t max_read() const { return max_read_; }
 
  private:

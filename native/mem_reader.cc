@@ -115,7 +115,7 @@ MemReader* MemReader::Open(pid_t pid, bool writable, int* err) {
     *err = ESRCH;
     return nullptr;
   }
-  return new MemReader(pid, writable, pidfd, memfd);
+  return new MemReader(writable, pidfd, memfd);
 }
 
 MemReader::~MemReader() {

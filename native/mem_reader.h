@@ -36,18 +36,15 @@ class MemReader {
   // (pidfd_send_signal(fd, 0) succeeds).
   bool Alive() const;
 
-  pid_t pid() const { return pid_; }
   bool writable() const { return writable_; }
 
  private:
-  MemReader(pid_t pid, bool writable, int pidfd, int memfd)
-      : pid_(pid), writable_(writable), pidfd_(pidfd), memfd_(memfd) {}
+  MemReader(bool writable, int pidfd, int memfd) : writable_(writable), pidfd_(pidfd), memfd_(memfd) {}
 
   // One mem_rw call: pread/pwrite on memfd_ (lseek+read/write under hi_mu_ for
   // addresses >= 2^63). Exactly one of rbuf/wbuf is non-null.
   ssize_t Transfer(uint64_t addr, char* rbuf, const char* wbuf, size_t len);
 
-  pid_t pid_;
   bool writable_;
   int pidfd_;  // pidfd_open(pid): liveness, and proof at open that pid named it
   int memfd_;  // /proc/<pid>/mem, pins the mm of open time (proc_mem_open)
