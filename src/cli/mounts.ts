@@ -40,9 +40,13 @@ export function isFuseMount(m: MountEntry): boolean {
   return m.fstype === 'fuse' || m.fstype.startsWith('fuse.');
 }
 
-/** The connection id (/sys/fs/fuse/connections/<id>) of the FUSE mount at `path`, if there is one. */
+/**
+ * The connection id (/sys/fs/fuse/connections/<id>) of the FUSE mount at `path`,
+ * if there is one; of the top one if mounts are stacked there (the last listed),
+ * as native/fuse_session.cc FindConnectionId picks.
+ */
 export function fuseConnectionAt(path: string): number | undefined {
-  return mountsAt(path).find(isFuseMount)?.devMinor;
+  return mountsAt(path).filter(isFuseMount).at(-1)?.devMinor;
 }
 
 /** Ends a wedged connection; needs fusectl at /sys/fs/fuse/connections (the daemon mounts it). */

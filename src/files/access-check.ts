@@ -7,7 +7,7 @@ import type { Caller } from '../fuse/caller';
 import { FsError, hasCode } from '../fuse/errno';
 import { readAccessEnv } from '../host/access-env';
 import { readCallerCredentials, readCredentials } from '../host/credentials';
-import { mayAccess } from '../policy/access';
+import { mayAccess, type AccessEnv } from '../policy/access';
 import type { Credentials } from '../policy/credentials';
 import { FILE_ACCESS, mayAccessFile, type ProcPidFileName } from '../policy/file-modes';
 import { PTRACE_MODE_NOAUDIT, PTRACE_MODE_READ_FSCREDS } from '../policy/ptrace-mode';
@@ -35,8 +35,7 @@ export function checkFileAccess(file: ProcPidFileName, caller: Caller, ref: Proc
   }
   // A caller outside our pid namespace (pid 0) cannot be identified: deny.
   if (caller.pid <= 0) throw new FsError(rule.errno, 'caller not visible in our pid namespace');
-  const who = readCallerCredentials(ref.host, caller.pid);
-  const env = readAccessEnv(ref.host, who, target, ref.ctx.access);
+  const { who, env } = callerSide(caller, ref, target);
   const d = mayAccessFile(file, who, target, env);
   if (!d.allow) throw new FsError(d.errno, d.decision.allow ? d.errno : d.decision.reason);
   return target;
@@ -52,8 +51,7 @@ export function callerMayRead(caller: Caller, ref: ProcessRef): boolean {
   try {
     const target = readCredentials(ref.host, ref.tid);
     if (target.startTime !== ref.startTime) return false;
-    const who = readCallerCredentials(ref.host, caller.pid);
-    const env = readAccessEnv(ref.host, who, target, ref.ctx.access);
+    const { who, env } = callerSide(caller, ref, target);
     return mayAccess(who, target, PTRACE_MODE_READ_FSCREDS | PTRACE_MODE_NOAUDIT, env).allow;
   } catch (e) {
     // Gone, or credentials we may not read (pid 1 here: its user namespace link
@@ -61,4 +59,10 @@ export function callerMayRead(caller: Caller, ref: ProcessRef): boolean {
     if (e instanceof FsError || hasCode(e, 'EACCES', 'EPERM', 'ENOENT', 'ESRCH')) return false;
     throw e;
   }
+}
+
+/** The caller's credentials and what the decision needs besides (Yama, user namespaces). */
+function callerSide(caller: Caller, ref: ProcessRef, target: Credentials): { who: Credentials; env: AccessEnv } {
+  const who = readCallerCredentials(ref.host, caller.pid);
+  return { who, env: readAccessEnv(ref.host, who, target, ref.ctx.access) };
 }

@@ -2,8 +2,9 @@
  * Renderer for /proc/[pid]/maps. Linux: fs/proc/task_mmu.c show_map_vma() and
  * show_vma_header_prefix(); padding from fs/seq_file.c seq_setwidth()/seq_pad().
  *
- * Pure: VMAs in, the file's bytes out. The `maps` node renders once at open
- * (seq_file single snapshot, SPEC-45) and serves reads from the buffer.
+ * Pure: VMAs in, the file's bytes out. The `maps` node renders at each read
+ * from offset 0, as seq_file does, and serves the rest of that read from the
+ * buffer, so a chunked reader never sees a torn line (SPEC-45).
  */
 import { MAPS_NAME_WIDTH, type Vma } from '../host/parse-maps';
 

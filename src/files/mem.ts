@@ -18,7 +18,7 @@ import createDebug from 'debug';
 
 import type { Caller } from '../fuse/caller';
 import { FsError, hasCode } from '../fuse/errno';
-import { S_IFREG, type Attr, type Node, type OpenResult } from '../fuse/node';
+import { O_ACCMODE, S_IFREG, type Attr, type Node, type OpenResult } from '../fuse/node';
 import { native } from '../native';
 import { processAttr } from '../tree/attrs';
 import type { ProcessRef } from '../tree/process-ref';
@@ -26,7 +26,6 @@ import { checkFileAccess } from './access-check';
 
 const log = createDebug('procfuse:access');
 
-const O_ACCMODE = 3;
 const O_RDONLY = 0;
 
 export class MemFile implements Node {

@@ -9,7 +9,7 @@ import type { NativeFuseSession, NativeRequest } from '../native';
 import type { Caller } from './caller';
 import { FsError, toErrno } from './errno';
 import { InodeTable } from './inode-table';
-import { S_IFDIR, S_IFLNK, type Attr, type Node, type OpenResult } from './node';
+import { O_ACCMODE, S_IFDIR, S_IFLNK, type Attr, type Node, type OpenResult } from './node';
 
 const log = createDebug('procfuse:fuse');
 
@@ -35,8 +35,6 @@ const ATTR_TIMEOUT = 0;
 const SET_ATTR_MODE = 1 << 0;
 const SET_ATTR_UID = 1 << 1;
 const SET_ATTR_GID = 1 << 2;
-
-const O_ACCMODE = 3;
 
 export class Dispatcher {
   readonly inodes: InodeTable;
@@ -190,8 +188,8 @@ export class Dispatcher {
     const node = this.node(req.ino);
     if (!node.readdir) throw new FsError('ENOTDIR');
     const entries = node.readdir(caller);
-    // d_ino: the node id when the kernel already knows the child, else a
-    // number derived from the cookie (readdir(3) users only compare it with 0).
+    // d_ino: the directory's own id for ".", else a number derived from the
+    // cookie (readdir(3) users only compare it with 0; stat gives the real one).
     const out = entries.map((e) => ({
       name: e.name,
       ino: e.name === '.' ? req.ino : 0x100000 + e.pos,

@@ -43,11 +43,6 @@ export class InodeTable {
     return id;
   }
 
-  /** Id a node would have, without counting a lookup (readdir's d_ino). */
-  peek(parentId: number, node: Node): number | undefined {
-    return this.byKey.get(`${parentId}/${node.key}`);
-  }
-
   forget(id: number, n: number): void {
     const slot = this.byId.get(id);
     if (!slot || id === ROOT_ID) return;
@@ -58,9 +53,5 @@ export class InodeTable {
       if (k !== undefined && this.byKey.get(k) === id) this.byKey.delete(k);
       this.keyOf.delete(id);
     }
-  }
-
-  get size(): number {
-    return this.byId.size;
   }
 }

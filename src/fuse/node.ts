@@ -10,6 +10,8 @@ import type { Caller } from './caller';
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
+/** open(2) flags: the access mode bits (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
+export const O_ACCMODE = 3;
 
 /** What getattr answers; ino is filled in by the inode table. */
 export type Attr = Omit<NativeAttr, 'ino'>;

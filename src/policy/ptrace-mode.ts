@@ -24,8 +24,6 @@ export const PTRACE_MODE_NAMES = {
   'attach-realcreds': PTRACE_MODE_ATTACH_REALCREDS,
 } as const;
 
-export type PtraceModeName = keyof typeof PTRACE_MODE_NAMES;
-
 export function parsePtraceMode(name: string): number | undefined {
   return (PTRACE_MODE_NAMES as Record<string, number>)[name];
 }

@@ -7,11 +7,9 @@
  */
 import type { Caller } from '../fuse/caller';
 import { FsError } from '../fuse/errno';
-import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node, type OpenResult } from '../fuse/node';
+import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node, type OpenResult } from '../fuse/node';
 import type { HostProc } from '../host/host-proc';
 import { native } from '../native';
-
-const O_ACCMODE = 3;
 
 function typeOf(mode: number): number {
   return mode & 0o170000;

@@ -37,8 +37,8 @@ export class ProcessRef {
   static lookupThread(ctx: ProcContext, tgid: number, tid: number): ProcessRef | undefined {
     const host = ctx.host;
     try {
+      // The host resolves task/<tid> only within tgid's group (proc_task_lookup).
       const st = host.stat(tgid, tid);
-      if (host.tgidOf(tid) !== tgid) return undefined;
       return new ProcessRef(ctx, tgid, tid, true, st.startTime);
     } catch (e) {
       if (e instanceof FsError) return undefined;
