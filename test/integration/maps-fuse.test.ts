@@ -227,6 +227,24 @@ describe.skipIf(!canMount())('a chrooted reader sees what the kernel shows it', 
     expect(kernel.out.toString('latin1')).not.toContain(jail);
   });
 
+  test.each(Object.keys(which) as Array<keyof typeof which>)('%s: an fd opened outside the jail, read by a chrooted cat: the jail\'s view on both', (name) => {
+    const pid = which[name]().pid;
+    const catFd = (file: string): Buffer => {
+      const fd = fs.openSync(file, 'r');
+      try {
+        const r = spawnSync('chroot', [jail, '/usr/bin/cat'], { stdio: [fd, 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+        expect(r.status).toBe(0);
+        return r.stdout;
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    const kernel = catFd(`/proc/${pid}/maps`);
+    expect(catFd(`${m.dir}/${pid}/maps`).toString('latin1')).toBe(kernel.toString('latin1'));
+    // Not vacuous: the reader's root, not the opener's, decides the paths.
+    expect(kernel.equals(fs.readFileSync(`/proc/${pid}/maps`))).toBe(false);
+  });
+
   test.each(Object.keys(which) as Array<keyof typeof which>)('%s: smaps headers and keys', (name) => {
     const pid = which[name]().pid;
     const kernel = inJail('cat', `/hostproc/${pid}/smaps`);
