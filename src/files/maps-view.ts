@@ -9,12 +9,8 @@ import type { ProcessRef } from '../tree/process-ref';
 import { isAbsoluteRoot, readReaderRoot, viewMaps } from '../view/root-path';
 import { renderMaps, renderMapsLine } from './maps';
 
-function readerRoot(caller: Caller, ref: ProcessRef): Buffer {
-  return readReaderRoot(ref.host, ref.host.tgidOf(caller.pid));
-}
-
 export function renderMapsForReader(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
-  const root = readerRoot(caller, ref);
+  const root = readReaderRoot(ref.host, caller.pid);
   if (isAbsoluteRoot(root)) return bytes;
   return renderMaps(viewMaps(parseMaps(bytes), root));
 }
@@ -23,7 +19,7 @@ const SMAPS_HEADER = /^[0-9a-f]+-[0-9a-f]+ /;
 
 /** smaps: each VMA's header line is a maps line; the Key: value lines carry no paths. */
 export function renderSmapsForReader(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
-  const root = readerRoot(caller, ref);
+  const root = readReaderRoot(ref.host, caller.pid);
   if (isAbsoluteRoot(root)) return bytes;
   const out: Buffer[] = [];
   let start = 0;

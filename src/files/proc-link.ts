@@ -36,7 +36,7 @@ export class ProcLink implements Node {
     if (this.access) checkFileAccess(this.access, caller, this.ref);
     const raw = this.ref.readChecked(() => this.ref.host.readlink(...this.ref.hostPath(...this.parts)));
     if (raw[0] !== 0x2f) return raw.toString('latin1'); // pipe:[N], anon_inode:..., user:[N]
-    const root = readReaderRoot(this.ref.host, this.ref.host.tgidOf(caller.pid));
+    const root = readReaderRoot(this.ref.host, caller.pid);
     return viewPath(raw, root).toString('latin1');
   }
 }

@@ -111,11 +111,13 @@ export function viewMaps(vmas: readonly Vma[], readerRoot: Buffer | string): Vma
 }
 
 /**
- * The reader's root as the daemon sees it: readlink(/proc/<tgid>/root), raw
- * bytes. Throws FsError('ENOENT') if the process is gone; EACCES if the daemon
- * may not look (it runs as root, so normally never).
+ * The reader's root as the daemon sees it: readlink(/proc/<tid>/root), raw bytes.
+ * `tid` is the reading thread (the FUSE caller): d_path uses current->fs->root,
+ * which a thread that unshared CLONE_FS has of its own. Throws FsError('ENOENT')
+ * if the thread is gone; EACCES if the daemon may not look (it runs as root, so
+ * normally never).
  */
-export function readReaderRoot(host: HostProc, tgid: number): Buffer {
-  return host.readlink(tgid, 'root');
+export function readReaderRoot(host: HostProc, tid: number): Buffer {
+  return host.readlink(tid, 'root');
 }
 

@@ -245,6 +245,22 @@ describe.skipIf(!canMount())('a chrooted reader sees what the kernel shows it', 
     expect(kernel.equals(fs.readFileSync(`/proc/${pid}/maps`))).toBe(false);
   });
 
+  test('a thread that unshared CLONE_FS and chrooted reads with its own root, not its process\'s', () => {
+    const pid = a.pid;
+    const r = spawnSync(
+      buildCProgram('thread_chroot_reader'),
+      [jail, `/hostproc/${pid}/maps`, `/proc/${pid}/maps`, `/proc/${pid}/maps`],
+      { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 10_000 },
+    );
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as Record<'kernel' | 'ours' | 'host', string>;
+    const text = (k: 'kernel' | 'ours' | 'host'): string => Buffer.from(out[k], 'hex').toString('latin1');
+    expect(text('ours')).toBe(text('kernel'));
+    // Not vacuous: the thread's view differs from its process's (root "/").
+    expect(text('kernel')).not.toBe(text('host'));
+    expect(text('host')).toBe(fs.readFileSync(`/proc/${pid}/maps`).toString('latin1'));
+  });
+
   test.each(Object.keys(which) as Array<keyof typeof which>)('%s: smaps headers and keys', (name) => {
     const pid = which[name]().pid;
     const kernel = inJail('cat', `/hostproc/${pid}/smaps`);
