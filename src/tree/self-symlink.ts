@@ -42,9 +42,10 @@ export class ThreadSelfSymlink extends CallerSymlink {
   }
 }
 
-let cachedBoot: number | undefined;
+const bootTimes = new WeakMap<HostProc, number>();
 /** Time of the host procfs root inode: procfs entries that never change show it. */
 export function bootTime(host: HostProc): number {
-  if (cachedBoot === undefined) cachedBoot = host.lstat().mtimeMs / 1000;
-  return cachedBoot;
+  let t = bootTimes.get(host);
+  if (t === undefined) bootTimes.set(host, (t = host.lstat().mtimeMs / 1000));
+  return t;
 }
