@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "errno_error.h"
@@ -9,6 +10,7 @@
 #include "handle_table.h"
 #include "mem_reader.h"
 #include "ns_info.h"
+#include "procfs_instance.h"
 
 namespace procfuse {
 namespace {
@@ -23,13 +25,13 @@ uint64_t ToAddress(const Napi::Value& v) {
   return static_cast<uint64_t>(v.ToNumber().Int64Value());
 }
 
-// memOpen(pid, writable): pidfd_open + open("/proc/<pid>/mem") -> handle id.
+// memOpen(taskDir, writable): open(taskDir) + openat(stat) + openat(mem) -> handle id.
 Napi::Value MemOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  pid_t pid = info[0].ToNumber().Int32Value();
+  std::string dir = info[0].ToString().Utf8Value();
   bool writable = info[1].ToBoolean().Value();
   int err = 0;
-  MemReader* r = MemReader::Open(pid, writable, &err);
+  MemReader* r = MemReader::Open(dir.c_str(), writable, &err);
   if (r == nullptr) {
     ThrowErrnoError(env, "memOpen", err);
     return env.Undefined();
@@ -45,7 +47,7 @@ MemHandle* GetMem(const Napi::CallbackInfo& info, std::shared_ptr<Handle>* keep)
   return m;
 }
 
-// memAlive(id): pidfd_send_signal(pidfd, 0) == 0
+// memAlive(id): pread of the task's stat fd succeeds (not reaped)
 Napi::Value MemAlive(const Napi::CallbackInfo& info) {
   std::shared_ptr<Handle> keep;
   MemHandle* m = GetMem(info, &keep);
@@ -117,14 +119,15 @@ Napi::Value CloseHandle(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// userNsChain(pid) -> [{ ino: bigint, ownerUid }] via ioctl(NS_GET_PARENT/NS_GET_OWNER_UID)
-Napi::Value UserNsChainJs(const Napi::CallbackInfo& info) {
+// nsChain(nsPath, withOwner) -> [{ ino: bigint, ownerUid }] via ioctl(NS_GET_PARENT/NS_GET_OWNER_UID)
+Napi::Value NsChainJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  pid_t pid = info[0].ToNumber().Int32Value();
+  std::string path = info[0].ToString().Utf8Value();
+  bool with_owner = info[1].ToBoolean().Value();
   std::vector<UserNsLevel> chain;
-  int err = UserNsChain(pid, &chain);
+  int err = NsChain(path.c_str(), with_owner, &chain);
   if (err != 0) {
-    ThrowErrnoError(env, "userNsChain", err);
+    ThrowErrnoError(env, "nsChain", err);
     return env.Undefined();
   }
   Napi::Array out = Napi::Array::New(env, chain.size());
@@ -135,6 +138,20 @@ Napi::Value UserNsChainJs(const Napi::CallbackInfo& info) {
     out.Set(static_cast<uint32_t>(i), o);
   }
   return out;
+}
+
+// procfsInstance(pidnsPath | null) -> mount fd: fsopen("proc") + fsconfig(pidns) + fsmount
+Napi::Value ProcfsInstanceJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  bool has = info.Length() > 0 && info[0].IsString();
+  if (has) path = info[0].As<Napi::String>().Utf8Value();
+  int fd = OpenProcfsInstance(has ? path.c_str() : nullptr);
+  if (fd < 0) {
+    ThrowErrnoError(env, "procfsInstance", -fd);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
 }
 
 }  // namespace
@@ -148,7 +165,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bufferHandle", Napi::Function::New<BufferHandleNew>(env, "bufferHandle"));
   exports.Set("setHandleData", Napi::Function::New<SetHandleData>(env, "setHandleData"));
   exports.Set("closeHandle", Napi::Function::New<CloseHandle>(env, "closeHandle"));
-  exports.Set("userNsChain", Napi::Function::New<UserNsChainJs>(env, "userNsChain"));
+  exports.Set("nsChain", Napi::Function::New<NsChainJs>(env, "nsChain"));
+  exports.Set("procfsInstance", Napi::Function::New<ProcfsInstanceJs>(env, "procfsInstance"));
   return exports;
 }
 

@@ -43,83 +43,76 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <limits>
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL  // include/uapi/linux/pidfd.h (v6.9+)
-#endif
-
 namespace procfuse {
 namespace {
 
-int PidfdOpen(pid_t pid, unsigned int flags) {
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, flags));
-}
-
-// Signal 0 through a pidfd: the kernel looks the task up first (ESRCH once it
-// has been reaped) and only then checks permission (EPERM), so EPERM still means
-// "not reaped". kernel/signal.c pidfd_send_signal -> kill_pid_info_type.
-bool PidfdAlive(int pidfd) {
-  if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return true;
-  return errno == EPERM;
+// A read of one byte of the task's stat through an fd opened from the task's
+// directory: procfs binds the fd to the struct pid of that directory, and
+// proc_single_show answers ESRCH once that task has been reaped. So it succeeds
+// exactly while the task the directory named has not been reaped, whatever
+// number it has (or had) and in whichever procfs instance (pid namespace view).
+bool StatFdAlive(int statfd) {
+  char c;
+  ssize_t n;
+  do {
+    n = pread(statfd, &c, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  return n > 0;
 }
 
 }  // namespace
 
-MemReader* MemReader::Open(pid_t pid, bool writable, int* err) {
-  if (pid <= 0) {
-    *err = ENOENT;  // no /proc/<pid> for such a name
+MemReader* MemReader::Open(const char* task_dir, bool writable, int* err) {
+  // The task's directory first: every file opened relative to it belongs to the
+  // struct pid it was looked up as, so the pid number cannot be recycled
+  // unnoticed between here and the open of mem. task_dir is
+  // <procfs>/<n> or <procfs>/<tgid>/task/<tid> of any procfs instance, so a view
+  // of another pid namespace works the same as the daemon's own.
+  int dirfd;
+  do {
+    dirfd = open(task_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (dirfd < 0 && errno == EINTR);
+  if (dirfd < 0) {
+    *err = errno == ENOENT ? ESRCH : errno;
     return nullptr;
   }
-  // A pidfd first, so that the pid number cannot be recycled unnoticed between
-  // here and the open of /proc/<pid>/mem. A tid that is not a thread-group
-  // leader (/proc/<pid>/task/<tid>/mem) needs PIDFD_THREAD (v6.9+); without it
-  // this kernel (6.18) answers ENOENT (older ones EINVAL). A pid that does not
-  // exist at all gives ESRCH.
-  int pidfd = PidfdOpen(pid, 0);
-  if (pidfd < 0 && (errno == ENOENT || errno == EINVAL)) {
-    int first = errno;
-    pidfd = PidfdOpen(pid, PIDFD_THREAD);
-    if (pidfd < 0) errno = first;
-  }
-  if (pidfd < 0) {
-    *err = errno;
+  int statfd = openat(dirfd, "stat", O_RDONLY | O_CLOEXEC);
+  if (statfd < 0) {
+    *err = errno == ENOENT ? ESRCH : errno;
+    close(dirfd);
     return nullptr;
   }
-
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/mem", static_cast<int>(pid));
   // proc_mem_open: ptrace ATTACH_FSCREDS check for the daemon, then mmgrab of
   // the task's mm. A zombie or kthread has no mm: ESRCH since v6.15 (SPEC-10).
   int memfd;
   do {
-    memfd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    memfd = openat(dirfd, "mem", (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   } while (memfd < 0 && errno == EINTR);
+  close(dirfd);
   if (memfd < 0) {
-    *err = errno;
-    close(pidfd);
+    *err = errno == ENOENT ? ESRCH : errno;
+    close(statfd);
     return nullptr;
   }
-
-  // The pidfd's process was not reaped before the mem fd existed, so its pid
-  // number was never freed in between (free_pid only runs once no task uses the
-  // struct pid) and "/proc/<pid>" named that very process: the pinned mm is its.
-  if (!PidfdAlive(pidfd)) {
+  // The task was not reaped before the mem fd existed, so its number was never
+  // freed in between (free_pid only runs once no task uses the struct pid), and
+  // the pinned mm is that task's.
+  if (!StatFdAlive(statfd)) {
     close(memfd);
-    close(pidfd);
+    close(statfd);
     *err = ESRCH;
     return nullptr;
   }
-  return new MemReader(writable, pidfd, memfd);
+  return new MemReader(writable, statfd, memfd);
 }
 
 MemReader::~MemReader() {
-  if (pidfd_ >= 0) close(pidfd_);
+  if (statfd_ >= 0) close(statfd_);
   if (memfd_ >= 0) close(memfd_);
 }
 
@@ -162,6 +155,6 @@ ssize_t MemReader::Write(uint64_t addr, const char* buf, size_t len) {
   return Transfer(addr, nullptr, buf, len);
 }
 
-bool MemReader::Alive() const { return PidfdAlive(pidfd_); }
+bool MemReader::Alive() const { return StatFdAlive(statfd_); }
 
 }  // namespace procfuse

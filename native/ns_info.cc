@@ -1,4 +1,4 @@
-// User namespace chain of a process through the nsfs ioctls (fs/nsfs.c ns_ioctl).
+// Namespace chains (user or pid) through the nsfs ioctls (fs/nsfs.c ns_ioctl).
 // Runs on the JS thread; blocking is bounded (a few open/ioctl calls on procfs/nsfs).
 #include "ns_info.h"
 
@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
-#include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,15 +38,12 @@ constexpr int kMaxDepth = 33;
 
 }  // namespace
 
-int UserNsChain(pid_t pid, std::vector<UserNsLevel>* out) {
+int NsChain(const char* ns_path, bool with_owner, std::vector<UserNsLevel>* out) {
   assert(out != nullptr);
   out->clear();
-  if (pid <= 0) return ESRCH;
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/ns/user", static_cast<int>(pid));
   // O_RDONLY on an ns link needs ptrace READ_FSCREDS access (proc_ns_get_link); the
   // daemon runs as root, so in practice only ENOENT/ESRCH (process gone) come back.
-  Fd ns(open(path, O_RDONLY | O_CLOEXEC));
+  Fd ns(open(ns_path, O_RDONLY | O_CLOEXEC));
   if (ns.get() < 0) return errno == ENOENT ? ESRCH : errno;
   for (int depth = 0; depth < kMaxDepth; depth++) {
     struct stat st;
@@ -57,7 +53,7 @@ int UserNsChain(pid_t pid, std::vector<UserNsLevel>* out) {
     // NS_GET_OWNER_UID: creator's euid, mapped into our user namespace
     // (overflowuid when unmapped).
     uid_t owner = 0;
-    if (ioctl(ns.get(), NS_GET_OWNER_UID, &owner) != 0) return errno;
+    if (with_owner && ioctl(ns.get(), NS_GET_OWNER_UID, &owner) != 0) return errno;
     level.owner_uid = static_cast<uint32_t>(owner);
     out->push_back(level);
     // NS_GET_PARENT: EPERM when the parent is outside our namespace scope

@@ -16,9 +16,11 @@ struct UserNsLevel {
   uint32_t owner_uid;  // NS_GET_OWNER_UID: the euid that created it, in the parent ns
 };
 
-// Fills *out with the user namespace of `pid` first, then its parent, up to the
-// daemon's own user namespace (inclusive) or as far as NS_GET_PARENT allows.
-// Returns 0, or a positive errno (ESRCH/ENOENT if the process is gone).
-int UserNsChain(pid_t pid, std::vector<UserNsLevel>* out);
+// Fills *out with the namespace that ns_path (a /proc/<pid>/ns/{user,pid} link)
+// names first, then its parent, up to the daemon's own namespace of that kind
+// (inclusive) or as far as NS_GET_PARENT allows. owner_uid (NS_GET_OWNER_UID) is
+// filled only with with_owner (user namespaces). Returns 0, or a positive errno
+// (ESRCH/ENOENT if the process is gone).
+int NsChain(const char* ns_path, bool with_owner, std::vector<UserNsLevel>* out);
 
 }  // namespace procfuse

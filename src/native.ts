@@ -85,9 +85,12 @@ export interface NativeBinding {
     options: NativeSessionOptions,
     onRequest: (req: NativeRequest) => void,
   ) => NativeFuseSession;
-  /** pidfd_open(pid) + open("/proc/<pid>/mem", O_RDONLY|O_RDWR): a handle bound to the mm */
-  memOpen(pid: number, writable: boolean): number;
-  /** pidfd_send_signal(pidfd, 0) == 0: not reaped */
+  /**
+   * open(taskDir) + openat(stat) + openat(mem, O_RDONLY|O_RDWR): a handle bound to
+   * the mm of the task that taskDir (<procfs>/<n> or <procfs>/<tgid>/task/<tid>) names
+   */
+  memOpen(taskDir: string, writable: boolean): number;
+  /** a pread of the task's stat fd succeeds: not reaped */
   memAlive(handle: number): boolean;
   /** mem_rw semantics: bytes (short at a hole, empty when the mm is gone); throws EIO */
   memRead(handle: number, addr: bigint, len: number): Buffer;
@@ -102,8 +105,16 @@ export interface NativeBinding {
   setHandleData(handle: number, data: Buffer): void;
   /** drops a handle that the kernel never saw */
   closeHandle(handle: number): void;
-  /** ioctl(NS_GET_PARENT / NS_GET_OWNER_UID) from the user namespace of pid upward */
-  userNsChain(pid: number): Array<{ ino: bigint; ownerUid: number }>;
+  /**
+   * ioctl(NS_GET_PARENT, and NS_GET_OWNER_UID with withOwner) from the namespace
+   * that nsPath (a /proc/<pid>/ns/{user,pid} link) names up to the daemon's own
+   */
+  nsChain(nsPath: string, withOwner: boolean): Array<{ ino: bigint; ownerUid: number }>;
+  /**
+   * fsopen("proc") + fsconfig("pidns", fd of pidnsPath) + fsmount: the mount fd of a
+   * private procfs instance for that pid namespace (null: the daemon's own)
+   */
+  procfsInstance(pidnsPath: string | null): number;
 }
 
 function load(): NativeBinding {

@@ -1,4 +1,5 @@
 /** Command-line parsing and help text for `procfuse` (pure). */
+import { DEFAULT_MOUNT_OPTIONS, parseProcOptions, type ProcMountOptions } from './proc-options';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -36,6 +37,17 @@ commands:
       --yama-scope N             Yama ptrace_scope to apply (0-3; default: the
                                  host's /proc/sys/kernel/yama/ptrace_scope, or
                                  none when Yama is not enabled)
+      -o OPT[,OPT...]            procfs mount options, as the kernel names them:
+         pidns=PID|PATH            show that pid namespace (/proc/PID/ns/pid or a
+                                   namespace file) to every caller
+         pidns=caller              show each caller its own pid namespace
+                                   (default: the namespace of the mounter)
+         hidepid=off|noaccess|invisible|ptraceable (or 0|1|2|4)
+                                   hide other users' processes, as procfs does
+         gid=GID                   members of GID are exempt from hidepid
+         subset=pid                only process directories, self, thread-self
+                                 mount(8)/fstab options such as rw, nosuid,
+                                 nodev, noexec, defaults, nofail are accepted
   run [--keep-mount] [mount options] -- <command> [args...]
                                  run a command with procfuse as its /proc: mount
                                  on a temporary directory (served by a daemon
@@ -74,6 +86,8 @@ export interface MountOptions {
   log?: string;
   yamaScope?: number;
   maxRead?: number;
+  /** -o: the view (pidns=) and procfs options (hidepid=, gid=, subset=) */
+  proc: ProcMountOptions;
   /** internal: the fd a daemon child reports readiness on */
   readyFd?: number;
   /** internal: a pipe whose end (the parent died or closed it) stops the daemon */
@@ -101,6 +115,7 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
     threads: 4,
     allowOther: true,
     keepMount: false,
+    proc: { ...DEFAULT_MOUNT_OPTIONS },
   } as MountOptions & { keepMount: boolean };
   const positional: string[] = [];
   const prefix = forRun ? 'run: ' : '';
@@ -119,6 +134,18 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
       }
       return n;
     };
+    // -oVALUE, as mount(8) helpers also get it.
+    const procOptions = (v: string): ProcMountOptions => {
+      try {
+        return parseProcOptions([v], opts.proc);
+      } catch (e) {
+        throw new CliError(`${prefix}${(e as Error).message}`, EXIT_USAGE);
+      }
+    };
+    if (/^-o./.test(a)) {
+      opts.proc = procOptions(a.slice(2));
+      continue;
+    }
     if (forRun && ['--foreground', '-f', '--ready-fd', '--lifeline-fd'].includes(a)) {
       throw new CliError(`run: ${a} is a mount option only (try procfuse --help)`, EXIT_USAGE);
     }
@@ -148,6 +175,10 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
         break;
       case '--yama-scope':
         opts.yamaScope = int(0, 3);
+        break;
+      case '-o':
+      case '--options':
+        opts.proc = procOptions(value());
         break;
       case '--ready-fd':
         opts.readyFd = int(3, 1000);

@@ -9,10 +9,11 @@ import path from 'node:path';
 
 import { hasCode } from '../fuse/errno';
 import { ProcfuseSession } from '../fuse/session';
-import { HostProc } from '../host/host-proc';
 import type { YamaScope } from '../policy/access';
 import { RootDir } from '../tree/root-dir';
+import { openProcfs, Views } from '../view/views';
 import { CliError, type MountOptions, type ServeOptions } from './args';
+import { formatProcOptions } from './proc-options';
 import { detach, isFuseMount, mountsAt } from './mounts';
 
 const say = (msg: string): void => {
@@ -96,6 +97,8 @@ export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe
   if (!opts.allowOther) args.push('--no-allow-other');
   if (opts.yamaScope !== undefined) args.push('--yama-scope', String(opts.yamaScope));
   if (opts.maxRead !== undefined) args.push('--max-read', String(opts.maxRead));
+  const o = formatProcOptions(opts.proc);
+  if (o) args.push('-o', o);
   if (lifeline) args.push('--lifeline-fd', '4');
   const child = spawn(process.execPath, args, {
     detached: true,
@@ -137,9 +140,21 @@ async function daemonize(opts: MountOptions, abs: string): Promise<number> {
 }
 
 function serve(opts: MountOptions, abs: string): void {
-  const host = new HostProc('/proc');
-  const root = new RootDir({ host, access: opts.yamaScope === undefined ? {} : { yamaScope: opts.yamaScope as YamaScope } });
-  const session = new ProcfuseSession(abs, root, {
+  let views: Views;
+  try {
+    views = new Views(
+      {
+        // Callers arrive as pids of the daemon's own pid namespace (fs/fuse/dev.c).
+        own: openProcfs(null),
+        access: opts.yamaScope === undefined ? {} : { yamaScope: opts.yamaScope as YamaScope },
+        options: { hidepid: opts.proc.hidepid, gid: opts.proc.gid, subsetPid: opts.proc.subsetPid },
+      },
+      opts.proc.pidns,
+    );
+  } catch (e) {
+    throw new CliError(`cannot mount ${abs}: ${(e as Error).message}`);
+  }
+  const session = new ProcfuseSession(abs, new RootDir(), views.forCaller, {
     allowOther: opts.allowOther,
     fuseDebug: opts.fuseDebug,
     threads: opts.threads,

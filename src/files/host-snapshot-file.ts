@@ -1,27 +1,30 @@
 /**
  * A per-process file whose bytes are the host's own file, read once at open into
  * a native buffer handle (seq_file single_open style); reads slice it on the FUSE
- * thread. Opened with direct_io since procfs reports st_size 0 (SPEC-87).
+ * thread. Opened with direct_io since procfs reports st_size 0.
  *
- * `access` names the file's row in src/policy/file-modes.ts: its ptrace check
+ * `access` is the file's rule from src/policy/file-modes.ts: its ptrace check
  * runs at open, before anything is read. `render` turns the host's bytes into
  * what this caller sees (maps paths relative to the reader's root, ...).
  * See docs/per-pid-files.md for the per-file decision.
  */
 import fs from 'node:fs';
 
-import type { Caller } from '../fuse/caller';
-import { S_IFREG, type Attr, type Node, type OpenResult } from '../fuse/node';
-import { native } from '../native';
-import type { ProcPidFileName } from '../policy/file-modes';
-import { processAttr } from '../tree/attrs';
-import type { ProcessRef } from '../tree/process-ref';
+import { S_IFREG, type Attr, type Node, type OpenIntent } from '../fuse/node';
+import type { RequestContext } from '../fuse/request';
+import type { FileAccessRule } from '../policy/file-modes';
+import { processAttr } from '../proc/attrs';
+import type { ProcessRef } from '../proc/process-ref';
 import { checkFileAccess } from './access-check';
+
+/** Turns the host's bytes into what this request's reader sees. */
+export type Renderer = (bytes: Buffer, ctx: RequestContext, ref: ProcessRef) => Buffer;
 
 export interface SnapshotOptions {
   mode?: number;
-  access?: ProcPidFileName;
-  render?: (bytes: Buffer, caller: Caller, ref: ProcessRef) => Buffer;
+  /** the ptrace check at open (src/policy/file-modes.ts FILE_ACCESS) */
+  access?: FileAccessRule;
+  render?: Renderer;
   /**
    * Generate the text at each read from offset 0, as seq_file does, instead of
    * once at open: for files whose content a reader may change between open and
@@ -49,23 +52,19 @@ export class HostSnapshotFile implements Node {
    * exec after the check leaves our reads with the old, now empty mm, as the
    * kernel's (m_start, environ_read: mmget_not_zero fails). See mem.ts.
    */
-  open(caller: Caller, _flags: number): OpenResult {
+  open(ctx: RequestContext, _flags: number): OpenIntent {
     const host = this.ref.host;
     const fd = host.openFile(...this.ref.hostPath(this.key));
     let keepFd = false;
     try {
       // The fd is bound to the task it was opened on; this proves that task is
       // the node's (had the pid been reused before our open, the start time differs).
-      if (this.opts.access) checkFileAccess(this.opts.access, caller, this.ref);
+      if (this.opts.access) checkFileAccess(this.opts.access, ctx, this.ref);
       else this.ref.ensureAlive();
-      if (!this.opts.atRead) {
-        return { fh: native.bufferHandle(this.render(host.readFromStart(fd), caller)), directIo: true };
-      }
-      const fh = native.bufferHandle(null, true);
+      if (!this.opts.atRead) return { kind: 'bytes', data: this.render(host.readFromStart(fd), ctx) };
       keepFd = true; // until the handle's release
       return {
-        fh,
-        directIo: true,
+        kind: 'render',
         render: (reader) => this.render(host.readFromStart(fd), reader),
         release: () => fs.closeSync(fd),
       };
@@ -74,7 +73,7 @@ export class HostSnapshotFile implements Node {
     }
   }
 
-  private render(data: Buffer, caller: Caller): Buffer {
-    return this.opts.render ? this.opts.render(data, caller, this.ref) : data;
+  private render(data: Buffer, ctx: RequestContext): Buffer {
+    return this.opts.render ? this.opts.render(data, ctx, this.ref) : data;
   }
 }

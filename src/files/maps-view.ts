@@ -1,16 +1,15 @@
 /**
  * maps and smaps as the reader sees them: file paths relative to the reader's
- * root, as the kernel's d_path prints them for that reader (SPEC-42 and
- * src/view/root-path.ts). A reader at "/" gets the host's bytes unchanged.
+ * root, as the kernel's d_path prints them for that reader
+ * (src/view/root-path.ts). A reader at "/" gets the host's bytes unchanged.
  */
-import type { Caller } from '../fuse/caller';
+import type { RequestContext } from '../fuse/request';
 import { parseMaps, parseMapsLine } from '../host/parse-maps';
-import type { ProcessRef } from '../tree/process-ref';
 import { isAbsoluteRoot, readReaderRoot, viewMaps } from '../view/root-path';
 import { renderMaps, renderMapsLine } from './maps';
 
-export function renderMapsForReader(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
-  const root = readReaderRoot(ref.host, caller.pid);
+export function renderMapsForReader(bytes: Buffer, ctx: RequestContext): Buffer {
+  const root = readReaderRoot(ctx);
   if (isAbsoluteRoot(root)) return bytes;
   return renderMaps(viewMaps(parseMaps(bytes), root));
 }
@@ -18,8 +17,8 @@ export function renderMapsForReader(bytes: Buffer, caller: Caller, ref: ProcessR
 const SMAPS_HEADER = /^[0-9a-f]+-[0-9a-f]+ /;
 
 /** smaps: each VMA's header line is a maps line; the Key: value lines carry no paths. */
-export function renderSmapsForReader(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
-  const root = readReaderRoot(ref.host, caller.pid);
+export function renderSmapsForReader(bytes: Buffer, ctx: RequestContext): Buffer {
+  const root = readReaderRoot(ctx);
   if (isAbsoluteRoot(root)) return bytes;
   const out: Buffer[] = [];
   let start = 0;

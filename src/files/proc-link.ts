@@ -4,15 +4,15 @@
  * readlink), fs/proc/fd.c proc_fd_link.
  *
  * The kernel's are magic links that reach the file itself; over FUSE they can
- * only be text, resolved in the caller's mount namespace (SPEC-92,
- * docs/known-differences.md). The text is the path as the reader would see it
+ * only be text, resolved in the caller's mount namespace
+ * (docs/known-differences.md). The text is the path as the reader would see it
  * from its own root (d_path), like maps names.
  */
-import type { Caller } from '../fuse/caller';
 import { S_IFLNK, type Attr, type Node } from '../fuse/node';
-import type { ProcPidFileName } from '../policy/file-modes';
-import { processAttr } from '../tree/attrs';
-import type { ProcessRef } from '../tree/process-ref';
+import type { RequestContext } from '../fuse/request';
+import type { FileAccessRule } from '../policy/file-modes';
+import { processAttr } from '../proc/attrs';
+import type { ProcessRef } from '../proc/process-ref';
 import { readReaderRoot, viewPath } from '../view/root-path';
 import { checkFileAccess } from './access-check';
 
@@ -21,7 +21,7 @@ export class ProcLink implements Node {
     private readonly ref: ProcessRef,
     /** path below the task's directory: 'exe', 'cwd', 'root', ['fd', '3'] */
     private readonly parts: string[],
-    private readonly access: ProcPidFileName | null,
+    private readonly access: FileAccessRule,
   ) {}
 
   get key(): string {
@@ -32,11 +32,11 @@ export class ProcLink implements Node {
     return processAttr(this.ref, this.parts, S_IFLNK | 0o777);
   }
 
-  readlink(caller: Caller): string {
-    if (this.access) checkFileAccess(this.access, caller, this.ref);
+  readlink(ctx: RequestContext): string {
+    checkFileAccess(this.access, ctx, this.ref);
     const raw = this.ref.readChecked(() => this.ref.host.readlink(...this.ref.hostPath(...this.parts)));
     if (raw[0] !== 0x2f) return raw.toString('latin1'); // pipe:[N], anon_inode:..., user:[N]
-    const root = readReaderRoot(this.ref.host, caller.pid);
+    const root = readReaderRoot(ctx);
     return viewPath(raw, root).toString('latin1');
   }
 }

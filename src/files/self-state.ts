@@ -8,8 +8,8 @@
  * Only the reading thread itself is running: another thread of its group
  * keeps the state the host reports.
  */
-import type { Caller } from '../fuse/caller';
-import type { ProcessRef } from '../tree/process-ref';
+import type { RequestContext } from '../fuse/request';
+import type { ProcessRef } from '../proc/process-ref';
 
 const STATUS_STATE = /^State:\t.*$/m;
 
@@ -29,12 +29,10 @@ export function statAsRunning(bytes: Buffer): Buffer {
   return out;
 }
 
-/** Whether `caller` is the task whose files `ref` names (caller.pid is a tid; 0 when not visible). */
-export function readsItself(caller: Caller, ref: ProcessRef): boolean {
-  return caller.pid !== 0 && caller.pid === ref.tid;
-}
-
-export function renderStatusForReader(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
-  return readsItself(caller, ref) ? statusAsRunning(bytes) : bytes;
+/** Whether the request's caller is the task whose files `ref` names (both numbered in the node's view). */
+export function readsItself(ctx: RequestContext, ref: ProcessRef): boolean {
+  if (ctx.view !== ref.view) return false;
+  const tid = ctx.callerInView().tid;
+  return tid !== 0 && tid === ref.tid;
 }
 

@@ -8,8 +8,8 @@
  * an unprivileged reader). The daemon always passes that check, so its copy of
  * the file must be masked for such readers, or ASLR would leak across users.
  */
-import type { Caller } from '../fuse/caller';
-import type { ProcessRef } from '../tree/process-ref';
+import type { RequestContext } from '../fuse/request';
+import type { ProcessRef } from '../proc/process-ref';
 import { callerMayRead } from './access-check';
 import { readsItself, statAsRunning } from './self-state';
 
@@ -34,9 +34,9 @@ export function maskStat(text: string): string {
   return `${head} ${rest.join(' ')}${nl}`;
 }
 
-export function renderStatForReader(bytes: Buffer, caller: Caller, ref: ProcessRef): Buffer {
+export function renderStatForReader(bytes: Buffer, ctx: RequestContext, ref: ProcessRef): Buffer {
   // A task reading itself passes the check, and is running (src/files/self-state.ts).
-  if (readsItself(caller, ref)) return statAsRunning(bytes);
-  if (callerMayRead(caller, ref)) return bytes;
+  if (readsItself(ctx, ref)) return statAsRunning(bytes);
+  if (callerMayRead(ctx, ref)) return bytes;
   return Buffer.from(maskStat(bytes.toString('latin1')), 'latin1');
 }

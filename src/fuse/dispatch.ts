@@ -6,10 +6,13 @@
 import createDebug from 'debug';
 
 import type { NativeFuseSession, NativeRequest } from '../native';
+import type { View } from '../view/view';
 import type { Caller } from './caller';
 import { FsError, toErrno } from './errno';
 import { InodeTable } from './inode-table';
-import { O_ACCMODE, S_IFDIR, S_IFLNK, type Attr, type Node, type OpenResult } from './node';
+import { O_ACCMODE, S_IFDIR, S_IFLNK, type Attr, type Node } from './node';
+import { createHandle, type HandleFactory, type OpenedHandle } from './open-handles';
+import { RequestContext } from './request';
 
 const log = createDebug('procfuse:fuse');
 
@@ -19,11 +22,11 @@ export type ReplySink = Pick<
   'replyErr' | 'replyEntry' | 'replyAttr' | 'replyOpen' | 'replyReadlink' | 'replyDir' | 'replyBuf'
 >;
 
-/** Where a render-at-read handle's new text goes (native.setHandleData). */
-export type HandleFiller = (fh: number, data: Buffer) => void;
+/** The native handle calls: creation (open-handles.ts) and a render-at-read handle's new text. */
+export type HandleNatives = HandleFactory & { setHandleData(fh: number, data: Buffer): void };
 
-/** Closes a native handle the kernel never received (open failed half-way). */
-export type HandleCloser = (fh: number) => void;
+/** Which view a caller's request sees (fixed for a mount, or per caller). */
+export type ViewResolver = (caller: Caller) => View;
 
 // Everything under /proc changes under us and differs per caller (self, owners
 // after setuid or PR_SET_DUMPABLE, exited pids): no entry or attribute caching
@@ -38,14 +41,14 @@ const SET_ATTR_GID = 1 << 2;
 
 export class Dispatcher {
   readonly inodes: InodeTable;
-  /** Open render-at-read handles (render, release), until their release. */
-  private readonly renderers = new Map<number, Pick<OpenResult, 'render' | 'release'>>();
+  /** Open render-at-read handles, until their release. */
+  private readonly renderers = new Map<number, NonNullable<OpenedHandle['renderer']>>();
 
   constructor(
     private readonly session: ReplySink,
     root: Node,
-    private readonly closeHandle: HandleCloser = () => {},
-    private readonly fillHandle: HandleFiller = () => {},
+    private readonly resolveView: ViewResolver,
+    private readonly natives: HandleNatives,
   ) {
     this.inodes = new InodeTable(root);
   }
@@ -62,23 +65,24 @@ export class Dispatcher {
     }
     const caller: Caller = { pid: req.pid, uid: req.uid, gid: req.gid, umask: req.umask };
     try {
+      const ctx = new RequestContext(caller, this.resolveView(caller));
       switch (req.op) {
         case 'lookup':
-          return this.lookup(req, caller);
+          return this.lookup(req, ctx);
         case 'getattr':
-          return this.getattr(req, caller);
+          return this.getattr(req, ctx);
         case 'setattr':
-          return this.setattr(req, caller);
+          return this.setattr(req, ctx);
         case 'readlink':
-          return this.readlink(req, caller);
+          return this.readlink(req, ctx);
         case 'open':
-          return this.open(req, caller);
+          return this.open(req, ctx);
         case 'opendir':
-          return this.opendir(req, caller);
+          return this.opendir(req, ctx);
         case 'readdir':
-          return this.readdir(req, caller);
+          return this.readdir(req, ctx);
         case 'read':
-          return this.read(req, caller);
+          return this.read(req, ctx);
         default:
           throw new FsError('EINVAL', `unknown op ${String((req as { op: unknown }).op)}`);
       }
@@ -105,12 +109,12 @@ export class Dispatcher {
     return { ...a, ino };
   }
 
-  private lookup(req: NativeRequest, caller: Caller): void {
+  private lookup(req: NativeRequest, ctx: RequestContext): void {
     const parent = this.node(req.ino);
     if (!parent.lookup) throw new FsError('ENOTDIR');
     const name = req.name!.toString('latin1');
-    const child = parent.lookup(name, caller);
-    const attr = child.getattr(caller);
+    const child = parent.lookup(name, ctx);
+    const attr = child.getattr(ctx);
     const ino = this.inodes.remember(req.ino, child);
     log('lookup %d/%s pid=%d -> %d', req.ino, name, req.pid, ino);
     this.session.replyEntry(req.id, {
@@ -122,42 +126,49 @@ export class Dispatcher {
     });
   }
 
-  private getattr(req: NativeRequest, caller: Caller): void {
-    const attr = this.node(req.ino).getattr(caller);
+  private getattr(req: NativeRequest, ctx: RequestContext): void {
+    const attr = this.node(req.ino).getattr(ctx);
     this.session.replyAttr(req.id, this.toNative(req.ino, attr), ATTR_TIMEOUT);
   }
 
-  private setattr(req: NativeRequest, caller: Caller): void {
+  private setattr(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     // proc_setattr refuses mode changes; chown of a procfs entry is refused too.
     // A size change (O_TRUNC on open for writing) is accepted and ignored.
     if (req.flags & (SET_ATTR_MODE | SET_ATTR_UID | SET_ATTR_GID)) throw new FsError('EPERM');
-    this.session.replyAttr(req.id, this.toNative(req.ino, node.getattr(caller)), ATTR_TIMEOUT);
+    this.session.replyAttr(req.id, this.toNative(req.ino, node.getattr(ctx)), ATTR_TIMEOUT);
   }
 
-  private readlink(req: NativeRequest, caller: Caller): void {
+  private readlink(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     if (!node.readlink) throw new FsError('EINVAL');
-    const target = node.readlink(caller);
+    const target = node.readlink(ctx);
     log('readlink %d pid=%d -> %s', req.ino, req.pid, target);
     this.session.replyReadlink(req.id, target);
   }
 
-  private open(req: NativeRequest, caller: Caller): void {
+  private open(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     if (!node.open) {
-      const mode = node.getattr(caller).mode & 0o170000;
+      const mode = node.getattr(ctx).mode & 0o170000;
       if (mode === S_IFDIR && (req.flags & O_ACCMODE) !== 0) throw new FsError('EISDIR');
       if (mode === S_IFLNK) throw new FsError('ELOOP');
       throw new FsError('EACCES');
     }
-    const r = node.open(caller, req.flags);
-    if (r.render) this.renderers.set(r.fh, { render: r.render, release: r.release });
+    const intent = node.open(ctx, req.flags);
+    let r: OpenedHandle;
+    try {
+      r = createHandle(intent, this.natives);
+    } catch (err) {
+      if (intent.kind === 'render') intent.release?.();
+      throw err;
+    }
+    if (r.renderer) this.renderers.set(r.fh, r.renderer);
     try {
       this.session.replyOpen(req.id, r.fh, { directIo: r.directIo, keepCache: false, nonseekable: false });
     } catch (err) {
       this.dropRenderer(r.fh);
-      this.closeHandle(r.fh);
+      this.natives.closeHandle(r.fh);
       throw err;
     }
   }
@@ -169,25 +180,25 @@ export class Dispatcher {
   }
 
   /** A read at offset 0 of a render-at-read handle: generate the text now. */
-  private read(req: NativeRequest, caller: Caller): void {
+  private read(req: NativeRequest, ctx: RequestContext): void {
     const render = this.renderers.get(req.fh)?.render;
     if (!render) throw new FsError('EBADF');
-    const data = render(caller);
-    this.fillHandle(req.fh, data);
+    const data = render(ctx);
+    this.natives.setHandleData(req.fh, data);
     this.session.replyBuf(req.id, data.subarray(req.off, req.off + req.size));
   }
 
-  private opendir(req: NativeRequest, caller: Caller): void {
+  private opendir(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     if (!node.readdir) throw new FsError('ENOTDIR');
-    node.opendir?.(caller);
+    node.opendir?.(ctx);
     this.session.replyOpen(req.id, 0, { directIo: false, keepCache: false, nonseekable: false });
   }
 
-  private readdir(req: NativeRequest, caller: Caller): void {
+  private readdir(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     if (!node.readdir) throw new FsError('ENOTDIR');
-    const entries = node.readdir(caller);
+    const entries = node.readdir(ctx);
     // d_ino: the directory's own id for ".", else a number derived from the
     // cookie (readdir(3) users only compare it with 0; stat gives the real one).
     const out = entries.map((e) => ({

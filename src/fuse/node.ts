@@ -5,7 +5,7 @@
  * readlink on a non-link, EISDIR for opening a directory for writing).
  */
 import type { NativeAttr } from '../native';
-import type { Caller } from './caller';
+import type { RequestContext } from './request';
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
@@ -24,18 +24,25 @@ export interface DirEntry {
   pos: number;
 }
 
-export interface OpenResult {
-  /** a native handle id (native.bufferHandle or native.memOpen) */
-  fh: number;
-  directIo: boolean;
+/**
+ * What a node's open() asks for; the dispatcher alone turns it into a native
+ * handle (src/fuse/open-handles.ts), so nodes never touch the addon.
+ */
+export type OpenIntent =
+  /** bytes made at open; reads slice them natively (seq_file single_open) */
+  | { kind: 'bytes'; data: Buffer }
   /**
-   * For a render-at-read handle: makes the file's text for the caller of a read
-   * at offset 0 (seq_file generates at read time, not at open).
+   * Text generated at every read from offset 0, as seq_file does (seq_read with
+   * m->index 0); continuation reads slice it natively. `release` frees what
+   * `render` holds (an fd bound to the task), at the handle's release.
    */
-  render?: (caller: Caller) => Buffer;
-  /** For a render-at-read handle: frees what `render` holds, at the handle's release. */
-  release?: () => void;
-}
+  | { kind: 'render'; render: (ctx: RequestContext) => Buffer; release?: () => void }
+  /**
+   * /proc/<pid>/mem: the native handle pins the task's mm (taskDir: its procfs
+   * directory) FIRST, then `check` decides on the credentials of the image whose
+   * mm is pinned, then the handle proves the task was not reaped meanwhile.
+   */
+  | { kind: 'mem'; taskDir: string; writable: boolean; check: () => void };
 
 export interface Node {
   /**
@@ -44,11 +51,11 @@ export interface Node {
    * so a recycled pid is a new inode and never aliases the old one.
    */
   readonly key: string;
-  getattr(caller: Caller): Attr;
-  lookup?(name: string, caller: Caller): Node;
-  readdir?(caller: Caller): DirEntry[];
+  getattr(ctx: RequestContext): Attr;
+  lookup?(name: string, ctx: RequestContext): Node;
+  readdir?(ctx: RequestContext): DirEntry[];
   /** A check at opendir (the kernel's .permission on the directory); throws to refuse. */
-  opendir?(caller: Caller): void;
-  readlink?(caller: Caller): string;
-  open?(caller: Caller, flags: number): OpenResult;
+  opendir?(ctx: RequestContext): void;
+  readlink?(ctx: RequestContext): string;
+  open?(ctx: RequestContext, flags: number): OpenIntent;
 }

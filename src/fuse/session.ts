@@ -6,7 +6,7 @@
 import createDebug from 'debug';
 
 import { native, type NativeFuseSession, type NativeRequest } from '../native';
-import { Dispatcher } from './dispatch';
+import { Dispatcher, type ViewResolver } from './dispatch';
 import type { Node } from './node';
 
 const log = createDebug('procfuse:fuse');
@@ -40,6 +40,7 @@ export class ProcfuseSession {
   constructor(
     readonly mountpoint: string,
     root: Node,
+    resolveView: ViewResolver,
     options: SessionOptions = {},
   ) {
     let dispatcher: Dispatcher | undefined;
@@ -62,12 +63,7 @@ export class ProcfuseSession {
         dispatcher!.handle(req);
       },
     );
-    dispatcher = new Dispatcher(
-      this.native,
-      root,
-      (fh) => native.closeHandle(fh),
-      (fh, data) => native.setHandleData(fh, data),
-    );
+    dispatcher = new Dispatcher(this.native, root, resolveView, native);
     this.dispatcher = dispatcher;
   }
 

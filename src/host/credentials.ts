@@ -23,7 +23,7 @@ const PF_KTHREAD = 0x00200000;
 
 /** Where the facts /proc files do not hold come from; tests replace them. */
 export interface CredentialSources {
-  /** ioctl(NS_GET_PARENT/NS_GET_OWNER_UID) chain: native.userNsChain */
+  /** ioctl(NS_GET_PARENT/NS_GET_OWNER_UID) chain: native.nsChain */
   userNsChain(pid: number): UserNsLevel[];
   /** owner uid of /proc/<pid>/stat (fs/proc/base.c task_dump_owner) */
   dumpOwnerUid(pid: number): number;
@@ -36,7 +36,7 @@ export interface CredentialSources {
 
 export function hostCredentialSources(host: HostProc): CredentialSources {
   return {
-    userNsChain: (pid) => native.userNsChain(pid),
+    userNsChain: (pid) => native.nsChain(host.path(pid, 'ns', 'user'), true),
     dumpOwnerUid: (pid) => host.lstat(pid, 'stat').uid,
     nsRootUid: (pid) => rootOfUidMap(host.readText(pid, 'uid_map')),
   };

@@ -7,15 +7,16 @@
  * default_permissions); each fd/<n> link checks READ_FSCREDS at readlink.
  * fdinfo/ checks READ_FSCREDS on the directory itself (since v6.10).
  */
-import type { Caller } from '../fuse/caller';
 import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
+import type { RequestContext } from '../fuse/request';
 import { checkFileAccess } from '../files/access-check';
 import { HostSnapshotFile } from '../files/host-snapshot-file';
 import { ProcLink } from '../files/proc-link';
-import { processAttr } from './attrs';
+import { FILE_ACCESS } from '../policy/file-modes';
+import { processAttr } from '../proc/attrs';
+import type { ProcessRef } from '../proc/process-ref';
 import { parsePidName } from './pid-name';
-import type { ProcessRef } from './process-ref';
 
 function listHost(ref: ProcessRef, dir: string): string[] {
   return ref.readChecked(() => {
@@ -38,26 +39,26 @@ export class FdDir implements Node {
     return processAttr(this.ref, [this.key], S_IFDIR | (this.key === 'fd' ? 0o500 : 0o555), 2);
   }
 
-  private check(caller: Caller): void {
-    if (this.key === 'fdinfo') checkFileAccess('fdinfo', caller, this.ref);
+  private check(ctx: RequestContext): void {
+    if (this.key === 'fdinfo') checkFileAccess(FILE_ACCESS.fdinfo, ctx, this.ref);
   }
 
   /** fdinfo/ refuses at opendir already (proc_fdinfo_permission, v6.10+). */
-  opendir(caller: Caller): void {
-    this.check(caller);
+  opendir(ctx: RequestContext): void {
+    this.check(ctx);
   }
 
-  lookup(name: string, caller: Caller): Node {
-    this.check(caller);
+  lookup(name: string, ctx: RequestContext): Node {
+    this.check(ctx);
     const fd = parsePidName(name);
     if (fd === undefined || !listHost(this.ref, this.key).includes(name)) throw new FsError('ENOENT');
     return this.key === 'fd'
-      ? new ProcLink(this.ref, ['fd', String(fd)], 'fd/N')
+      ? new ProcLink(this.ref, ['fd', String(fd)], FILE_ACCESS['fd/N'])
       : new HostSnapshotFile(this.ref, `fdinfo/${fd}`);
   }
 
   // No check at getdents: proc_fdinfo_permission runs at open and lookup only.
-  readdir(_caller: Caller): DirEntry[] {
+  readdir(): DirEntry[] {
     const fds = listHost(this.ref, this.key)
       .map(Number)
       .filter((n) => Number.isInteger(n))
@@ -82,7 +83,7 @@ export class NsDir implements Node {
 
   lookup(name: string): Node {
     if (!listHost(this.ref, 'ns').includes(name)) throw new FsError('ENOENT');
-    return new ProcLink(this.ref, ['ns', name], 'ns/N');
+    return new ProcLink(this.ref, ['ns', name], FILE_ACCESS['ns/N']);
   }
 
   readdir(): DirEntry[] {

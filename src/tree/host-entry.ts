@@ -5,11 +5,10 @@
  * Writes (sysctl knobs in sys/) are refused: a sandbox must not reach the
  * host's kernel settings through us.
  */
-import type { Caller } from '../fuse/caller';
 import { FsError } from '../fuse/errno';
-import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node, type OpenResult } from '../fuse/node';
+import { O_ACCMODE, S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node, type OpenIntent } from '../fuse/node';
+import type { RequestContext } from '../fuse/request';
 import type { HostProc } from '../host/host-proc';
-import { native } from '../native';
 
 function typeOf(mode: number): number {
   return mode & 0o170000;
@@ -77,9 +76,9 @@ export class HostDir extends HostNode {
 }
 
 export class HostFile extends HostNode {
-  open(_caller: Caller, flags: number): OpenResult {
+  open(_ctx: RequestContext, flags: number): OpenIntent {
     if ((flags & O_ACCMODE) !== 0) throw new FsError('EACCES', 'host /proc entries are read-only here');
-    return { fh: native.bufferHandle(this.host.readBytes(...this.rel)), directIo: true };
+    return { kind: 'bytes', data: this.host.readBytes(...this.rel) };
   }
 }
 

@@ -7,17 +7,20 @@
  */
 import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
+import type { RequestContext } from '../fuse/request';
 import { HostSnapshotFile, type SnapshotOptions } from '../files/host-snapshot-file';
 import { renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
 import { MemFile } from '../files/mem';
-import { renderStatusForReader } from '../files/self-state';
 import { ProcLink } from '../files/proc-link';
 import { renderStatForReader } from '../files/stat';
+import { renderStatusForReader } from '../files/status';
+import { FILE_ACCESS } from '../policy/file-modes';
+import { processAttr } from '../proc/attrs';
+import { ProcessRef } from '../proc/process-ref';
+import { checkPidAccess, checkPidVisible } from '../view/hidepid';
 import { FdDir, NsDir } from './fd-dir';
 import { HostDir } from './host-entry';
-import { processAttr } from './attrs';
 import { parsePidName } from './pid-name';
-import { ProcessRef } from './process-ref';
 
 export interface EntrySpec {
   type: typeof S_IFDIR | typeof S_IFREG | typeof S_IFLNK;
@@ -32,28 +35,30 @@ const host = (name: string, opts: SnapshotOptions = {}): EntrySpec =>
 
 /**
  * Entries shared by /proc/<pid> and /proc/<pid>/task/<tid>, in the kernel's
- * order. Decisions per file: docs/per-pid-files.md; access rules:
- * src/policy/file-modes.ts.
+ * order: everything known about each entry is here — its kind, the host file,
+ * its access rule (src/policy/file-modes.ts; a denial gives the rule's errno,
+ * or for stat the masked text its renderer makes), its renderer, and whether it
+ * renders at each read from offset 0. Decisions per file: docs/per-pid-files.md.
  */
 const COMMON_ENTRIES: Record<string, EntrySpec> = {
   fd: dir((p) => new FdDir(p, 'fd')),
   fdinfo: dir((p) => new FdDir(p, 'fdinfo')),
   ns: dir((p) => new NsDir(p)),
-  environ: host('environ', { mode: 0o400, access: 'environ' }),
-  auxv: host('auxv', { mode: 0o400, access: 'auxv' }),
+  environ: host('environ', { mode: 0o400, access: FILE_ACCESS.environ }),
+  auxv: host('auxv', { mode: 0o400, access: FILE_ACCESS.auxv }),
   status: host('status', { render: renderStatusForReader }),
   limits: host('limits'),
   cgroup: host('cgroup'),
   cmdline: host('cmdline'),
   stat: host('stat', { render: renderStatForReader }),
   statm: host('statm'),
-  maps: host('maps', { access: 'maps', render: renderMapsForReader, atRead: true }),
+  maps: host('maps', { access: FILE_ACCESS.maps, render: renderMapsForReader, atRead: true }),
   mem: file((p) => new MemFile(p)),
-  cwd: link((p) => new ProcLink(p, ['cwd'], 'cwd')),
-  root: link((p) => new ProcLink(p, ['root'], 'root')),
-  exe: link((p) => new ProcLink(p, ['exe'], 'exe')),
-  smaps: host('smaps', { access: 'smaps', render: renderSmapsForReader, atRead: true }),
-  smaps_rollup: host('smaps_rollup', { access: 'smaps_rollup' }),
+  cwd: link((p) => new ProcLink(p, ['cwd'], FILE_ACCESS.cwd)),
+  root: link((p) => new ProcLink(p, ['root'], FILE_ACCESS.root)),
+  exe: link((p) => new ProcLink(p, ['exe'], FILE_ACCESS.exe)),
+  smaps: host('smaps', { access: FILE_ACCESS.smaps, render: renderSmapsForReader, atRead: true }),
+  smaps_rollup: host('smaps_rollup', { access: FILE_ACCESS.smaps_rollup }),
   comm: host('comm', { mode: 0o644 }),
   // Mount points relative to the TARGET's root (mounts_open_common): the host's bytes.
   mounts: host('mounts'),
@@ -73,7 +78,7 @@ export const PID_DIR_ENTRIES: Record<string, EntrySpec> = {
   ...COMMON_ENTRIES,
 };
 
-/** tid_base_stuff: /proc/<pid>/task/<tid> has no task/ (SPEC-54). */
+/** tid_base_stuff: /proc/<pid>/task/<tid> has no task/. */
 export const TID_DIR_ENTRIES: Record<string, EntrySpec> = { ...COMMON_ENTRIES };
 
 function subdirCount(entries: Record<string, EntrySpec>): number {
@@ -91,12 +96,19 @@ export class PidDir implements Node {
     return this.ref.isThread ? TID_DIR_ENTRIES : PID_DIR_ENTRIES;
   }
 
-  getattr(): Attr {
+  getattr(ctx: RequestContext): Attr {
+    if (!this.ref.isThread) checkPidVisible(ctx, this.ref);
     // nlink = 2 + subdirectories (proc_pid_make_inode + pid_entry_nlink).
     return processAttr(this.ref, [], S_IFDIR | 0o555, 2 + subdirCount(this.entries));
   }
 
-  lookup(name: string): Node {
+  /** proc_pid_permission (hidepid) on the directory itself. */
+  opendir(ctx: RequestContext): void {
+    if (!this.ref.isThread) checkPidAccess(ctx, this.ref);
+  }
+
+  lookup(name: string, ctx: RequestContext): Node {
+    if (!this.ref.isThread) checkPidAccess(ctx, this.ref);
     const spec = Object.hasOwn(this.entries, name) ? this.entries[name] : undefined;
     if (!spec) throw new FsError('ENOENT');
     // proc_pident_lookup: a task that is gone has no entries.
@@ -138,7 +150,7 @@ export class TaskDir implements Node {
   lookup(name: string): Node {
     const tid = parsePidName(name);
     if (tid === undefined || tid === 0 || !this.ref.alive()) throw new FsError('ENOENT');
-    const t = ProcessRef.lookupThread(this.ref.ctx, this.ref.tgid, tid);
+    const t = ProcessRef.lookupThread(this.ref.view, this.ref.tgid, tid);
     if (!t) throw new FsError('ENOENT');
     return new PidDir(t);
   }

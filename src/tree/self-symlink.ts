@@ -2,43 +2,44 @@
  * /proc/self and /proc/thread-self. Linux: fs/proc/self.c proc_self_get_link(),
  * fs/proc/thread_self.c proc_thread_self_get_link().
  *
- * The target is computed for the calling task on every readlink (SPEC-53); FUSE
- * gives us the caller's thread id, and self names its thread group id (SPEC-51).
- * A caller that is not visible in our pid namespace arrives as pid 0: ENOENT.
+ * The target is computed for the calling task on every readlink, in the numbers
+ * of the request's view (task_tgid_nr_ns with the mount's pid namespace). A
+ * caller that is not visible there (0) gets ENOENT, as the kernel's self does.
  */
-import type { Caller } from '../fuse/caller';
 import { FsError } from '../fuse/errno';
 import { S_IFLNK, type Attr, type Node } from '../fuse/node';
+import type { RequestContext } from '../fuse/request';
 import type { HostProc } from '../host/host-proc';
 
 abstract class CallerSymlink implements Node {
   abstract readonly key: string;
-  constructor(protected readonly host: HostProc) {}
 
-  getattr(): Attr {
+  getattr(ctx: RequestContext): Attr {
     // Owned by root, lrwxrwxrwx (fs/proc/self.c proc_setup_self).
-    return { mode: S_IFLNK | 0o777, nlink: 1, uid: 0, gid: 0, size: 0, time: bootTime(this.host) };
+    return { mode: S_IFLNK | 0o777, nlink: 1, uid: 0, gid: 0, size: 0, time: bootTime(ctx.view.mount.own) };
   }
 
-  protected callerTgid(caller: Caller): number {
-    if (caller.pid <= 0) throw new FsError('ENOENT', 'caller not visible in this pid namespace');
-    return this.host.tgidOf(caller.pid);
+  protected callerIds(ctx: RequestContext): { tid: number; tgid: number } {
+    const ids = ctx.callerInView();
+    if (ids.tgid <= 0) throw new FsError('ENOENT', 'caller not visible in this pid namespace');
+    return ids;
   }
 
-  abstract readlink(caller: Caller): string;
+  abstract readlink(ctx: RequestContext): string;
 }
 
 export class SelfSymlink extends CallerSymlink {
   readonly key = 'self';
-  readlink(caller: Caller): string {
-    return String(this.callerTgid(caller));
+  readlink(ctx: RequestContext): string {
+    return String(this.callerIds(ctx).tgid);
   }
 }
 
 export class ThreadSelfSymlink extends CallerSymlink {
   readonly key = 'thread-self';
-  readlink(caller: Caller): string {
-    return `${this.callerTgid(caller)}/task/${caller.pid}`;
+  readlink(ctx: RequestContext): string {
+    const { tid, tgid } = this.callerIds(ctx);
+    return `${tgid}/task/${tid}`;
   }
 }
 

@@ -25,6 +25,7 @@
  * whose own path was deleted.
  */
 import type { HostProc } from '../host/host-proc';
+import type { RequestContext } from '../fuse/request';
 import { isDeletedName, type Vma } from '../host/parse-maps';
 
 const BACKSLASH = 0x5c;
@@ -117,7 +118,12 @@ export function viewMaps(vmas: readonly Vma[], readerRoot: Buffer | string): Vma
  * if the thread is gone; EACCES if the daemon may not look (it runs as root, so
  * normally never).
  */
-export function readReaderRoot(host: HostProc, tid: number): Buffer {
+/** The reading thread's root (d_path: current->fs->root), read where callers live. */
+export function readReaderRoot(ctx: RequestContext): Buffer {
+  return readTaskRoot(ctx.view.mount.own, ctx.caller.pid);
+}
+
+export function readTaskRoot(host: HostProc, tid: number): Buffer {
   return host.readlink(tid, 'root');
 }
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { renderMaps } from '../../src/files/maps';
 import { HostProc } from '../../src/host/host-proc';
 import { parseMaps } from '../../src/host/parse-maps';
-import { readReaderRoot, viewMaps } from '../../src/view/root-path';
+import { readTaskRoot, viewMaps } from '../../src/view/root-path';
 import { buildCProgram } from '../helpers/c-programs';
 import { makeJail, removeTree } from '../helpers/jail';
 import { startReadyTarget, stopReadyTarget, type ReadyTarget } from '../helpers/ready-target';
@@ -142,7 +142,7 @@ describe.skipIf(!isRoot || !hasCc)('a chrooted reader: the kernel vs viewMaps', 
   }
 
   test('readlink(/proc/<jailed>/root) gives the jail, as the daemon sees it', () => {
-    expect(readReaderRoot(new HostProc(), b.pid).toString()).toBe(jail);
+    expect(readTaskRoot(new HostProc(), b.pid).toString()).toBe(jail);
   });
 
   test.each([
@@ -154,7 +154,7 @@ describe.skipIf(!isRoot || !hasCc)('a chrooted reader: the kernel vs viewMaps', 
     const t = which();
     const hostView = fs.readFileSync(`/proc/${t.pid}/maps`);
     const kernelView = read(t.pid);
-    const root = readReaderRoot(new HostProc(), b.pid);
+    const root = readTaskRoot(new HostProc(), b.pid);
     const ours = renderMaps(viewMaps(parseMaps(hostView), root));
     expect(kernelView.equals(hostView)).toBe(false); // the views really differ
     expect(ours.toString('latin1')).toBe(kernelView.toString('latin1'));

@@ -53,7 +53,7 @@ function hostOpenError(pid: number, flags: string): string | null {
 
 function nativeOpenError(pid: number, writable: boolean): string | null {
   try {
-    handles.push(native.memOpen(pid, writable));
+    handles.push(native.memOpen(`/proc/${pid}`, writable));
     return null;
   } catch (e) {
     return codeOf(e);
@@ -64,7 +64,7 @@ function nativeOpenError(pid: number, writable: boolean): string | null {
 const handles: number[] = [];
 const hostFds: number[] = [];
 function open(pid: number, writable = false): number {
-  const h = native.memOpen(pid, writable);
+  const h = native.memOpen(`/proc/${pid}`, writable);
   handles.push(h);
   return h;
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_MOUNT_OPTIONS } from '../../../src/cli/proc-options';
 import { describe, expect, test } from 'vitest';
 
 import { CliError, parseRunArgs } from '../../../src/cli/args';
@@ -9,6 +10,7 @@ describe('parseRunArgs', () => {
       debug: false,
       fuseDebug: false,
       threads: 2,
+      proc: DEFAULT_MOUNT_OPTIONS,
       allowOther: true,
       keepMount: true,
       command: ['grep', '--help', '--', 'x'],

@@ -2,7 +2,10 @@ import { describe, expect, test } from 'vitest';
 
 import type { Caller } from '../../../src/fuse/caller';
 import { readsItself, statAsRunning, statusAsRunning } from '../../../src/files/self-state';
-import type { ProcessRef } from '../../../src/tree/process-ref';
+import type { ProcessRef } from '../../../src/proc/process-ref';
+import { RequestContext } from '../../../src/fuse/request';
+import { View, DEFAULT_PROC_OPTIONS } from '../../../src/view/view';
+import { HostProc } from '../../../src/host/host-proc';
 
 // Captured from this machine's /proc (a `cat` blocked in a FUSE read, as the daemon sees it).
 const STATUS = 'Name:\tcat\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t20028\nNgid:\t0\nPid:\t20028\n';
@@ -29,11 +32,19 @@ describe('a task reading its own status/stat sees itself running', () => {
     expect(statAsRunning(Buffer.from('garbage')).toString()).toBe('garbage');
   });
 
+  // A view of the daemon's own namespace: a caller's tid there is its request pid.
+  const host = new HostProc('/nonexistent');
+  const own = new View('own', host, { own: host, access: {}, options: DEFAULT_PROC_OPTIONS }, null);
+  const other = new View('other', host, own.mount, 123n);
+  host.tgidOf = (tid: number) => tid;
+
   test('only the reading thread itself, never pid 0 (a caller outside our pid ns)', () => {
-    const caller = (pid: number): Caller => ({ pid, uid: 0, gid: 0, umask: 0 });
-    const ref = (tid: number) => ({ tid }) as ProcessRef;
-    expect(readsItself(caller(42), ref(42))).toBe(true);
-    expect(readsItself(caller(43), ref(42))).toBe(false);
-    expect(readsItself(caller(0), ref(0))).toBe(false);
+    const ctx = (pid: number): RequestContext => new RequestContext({ pid, uid: 0, gid: 0, umask: 0 } satisfies Caller, own);
+    const ref = (tid: number, view = own) => ({ tid, view }) as ProcessRef;
+    expect(readsItself(ctx(42), ref(42))).toBe(true);
+    expect(readsItself(ctx(43), ref(42))).toBe(false);
+    expect(readsItself(ctx(0), ref(0))).toBe(false);
+    // The same number in another view's namespace is another task.
+    expect(readsItself(ctx(42), ref(42, other))).toBe(false);
   });
 });

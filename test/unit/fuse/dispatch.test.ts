@@ -6,8 +6,9 @@ import { constants } from 'node:os';
 
 import { describe, expect, test } from 'vitest';
 
-import type { Caller } from '../../../src/fuse/caller';
-import { Dispatcher, type ReplySink } from '../../../src/fuse/dispatch';
+import { Dispatcher, type HandleNatives, type ReplySink } from '../../../src/fuse/dispatch';
+import type { RequestContext } from '../../../src/fuse/request';
+import type { View } from '../../../src/view/view';
 import { FsError } from '../../../src/fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Node } from '../../../src/fuse/node';
 import type { NativeRequest } from '../../../src/native';
@@ -32,12 +33,12 @@ const attr = (mode: number) => ({ mode, nlink: 1, uid: 0, gid: 0, size: 0, time:
 class Leaf implements Node {
   constructor(readonly key: string) {}
   getattr() { return attr(S_IFREG | 0o444); }
-  open() { return { fh: 77, directIo: true }; }
+  open() { return { kind: 'bytes' as const, data: Buffer.from('x') }; }
 }
 class Link implements Node {
   readonly key = 'self';
   getattr() { return attr(S_IFLNK | 0o777); }
-  readlink(c: Caller) { return String(c.pid); }
+  readlink(ctx: RequestContext) { return String(ctx.caller.pid); }
 }
 class Root implements Node {
   readonly key = 'root';
@@ -57,6 +58,20 @@ class Root implements Node {
   }
 }
 
+/** Native handles as a counter: bufferHandle gives 77 first. */
+function fakeNatives(): HandleNatives {
+  let next = 77;
+  return {
+    bufferHandle: () => next++,
+    memOpen: () => next++,
+    memAlive: () => true,
+    closeHandle: () => {},
+    setHandleData: () => {},
+  };
+}
+const noView = () => ({}) as View;
+const dispatcher = (s: FakeSession) => new Dispatcher(s, new Root(), noView, fakeNatives());
+
 let nextId = 1;
 function req(op: NativeRequest['op'], ino: number, extra: Partial<NativeRequest> = {}): NativeRequest {
   return { id: nextId++, op, ino, fh: 0, flags: 0, off: 0, size: 4096, pid: 1234, uid: 0, gid: 0, umask: 0o22, ...extra };
@@ -65,7 +80,7 @@ function req(op: NativeRequest['op'], ino: number, extra: Partial<NativeRequest>
 describe('Dispatcher', () => {
   test('lookup, getattr, readlink, readdir, open each get exactly one reply', () => {
     const s = new FakeSession();
-    const d = new Dispatcher(s, new Root());
+    const d = dispatcher(s);
     const reqs = [
       req('lookup', 1, { name: Buffer.from('self') }),
       req('lookup', 1, { name: Buffer.from('file') }),
@@ -86,7 +101,7 @@ describe('Dispatcher', () => {
 
   test('errors become errnos; a bug becomes EIO', () => {
     const s = new FakeSession();
-    const d = new Dispatcher(s, new Root());
+    const d = dispatcher(s);
     const origError = console.error;
     console.error = () => {};
     try {
@@ -104,7 +119,7 @@ describe('Dispatcher', () => {
 
   test('lookup counts: the same node keeps its id until forgotten as often as looked up', () => {
     const s = new FakeSession();
-    const d = new Dispatcher(s, new Root());
+    const d = dispatcher(s);
     const a = req('lookup', 1, { name: Buffer.from('file') });
     const b = req('lookup', 1, { name: Buffer.from('file') });
     d.handle(a);
@@ -126,7 +141,7 @@ describe('Dispatcher', () => {
 
   test('setattr of mode or owner is EPERM', () => {
     const s = new FakeSession();
-    const d = new Dispatcher(s, new Root());
+    const d = dispatcher(s);
     const r = req('setattr', 1, { flags: 1 });
     d.handle(r);
     expect(s.replies.get(r.id)).toEqual({ kind: 'err', value: constants.errno.EPERM });

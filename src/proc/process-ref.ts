@@ -1,17 +1,21 @@
 /**
- * One task as a node sees it: its number and its start time, captured at lookup.
- * The kernel's proc inodes hold a struct pid, so an old inode never names a newer
- * process that got the same number (SPEC-70). We hold (number, start time): every
- * operation re-reads the start time and, if it differs, the node's process is gone.
+ * One task as a node sees it: its number in its view and its start time,
+ * captured at lookup. The kernel's proc inodes hold a struct pid, so an old inode
+ * never names a newer process that got the same number. We hold (number, start
+ * time): every operation re-reads the start time and, if it differs, the node's
+ * process is gone. Files that keep an fd (mem, maps, ...) are bound to the task
+ * by the fd itself.
+ *
+ * Below both src/tree and src/files: nodes of either kind hold one.
  */
 import { FsError } from '../fuse/errno';
 import type { HostProc } from '../host/host-proc';
-import type { ProcContext } from './context';
+import type { View } from '../view/view';
 
 export class ProcessRef {
   private constructor(
-    readonly ctx: ProcContext,
-    /** thread group id */
+    readonly view: View,
+    /** thread group id, in the view's namespace */
     readonly tgid: number,
     /** the task this ref names: the number in /proc/<n> or task/<tid> */
     readonly tid: number,
@@ -21,12 +25,12 @@ export class ProcessRef {
   ) {}
 
   /** /proc/<n>: any task id resolves, leader or not (proc_pid_lookup). */
-  static lookup(ctx: ProcContext, n: number): ProcessRef | undefined {
-    const host = ctx.host;
+  static lookup(view: View, n: number): ProcessRef | undefined {
+    const host = view.proc;
     try {
       const st = host.stat(n);
       const tgid = host.tgidOf(n);
-      return new ProcessRef(ctx, tgid, n, false, st.startTime);
+      return new ProcessRef(view, tgid, n, false, st.startTime);
     } catch (e) {
       if (e instanceof FsError) return undefined;
       throw e;
@@ -34,30 +38,36 @@ export class ProcessRef {
   }
 
   /** /proc/<tgid>/task/<tid>: only tasks of the same thread group. */
-  static lookupThread(ctx: ProcContext, tgid: number, tid: number): ProcessRef | undefined {
-    const host = ctx.host;
+  static lookupThread(view: View, tgid: number, tid: number): ProcessRef | undefined {
+    const host = view.proc;
     try {
       // The host resolves task/<tid> only within tgid's group (proc_task_lookup).
       const st = host.stat(tgid, tid);
-      return new ProcessRef(ctx, tgid, tid, true, st.startTime);
+      return new ProcessRef(view, tgid, tid, true, st.startTime);
     } catch (e) {
       if (e instanceof FsError) return undefined;
       throw e;
     }
   }
 
+  /** The view's procfs, where this task is read. */
   get host(): HostProc {
-    return this.ctx.host;
+    return this.view.proc;
   }
 
-  /** Host path parts of this task's directory. */
+  /** Path parts of this task's directory in the view's procfs. */
   hostPath(...rest: Array<string | number>): Array<string | number> {
     return this.isThread ? [this.tgid, 'task', this.tid, ...rest] : [this.tid, ...rest];
   }
 
   /** Key for the inode table: the same task is the same inode. */
   get key(): string {
-    return `${this.tid}@${this.startTime}`;
+    return `${this.view.id}:${this.tid}@${this.startTime}`;
+  }
+
+  /** The task's directory in the view's procfs, as a path (native.memOpen). */
+  get dirPath(): string {
+    return this.host.path(...this.hostPath());
   }
 
   alive(): boolean {

@@ -5,7 +5,7 @@ import type { ProcessRef } from './process-ref';
 /**
  * Attributes of a per-process entry, mirrored from the host's procfs entry at the
  * same path: its mode, the owner the kernel computes with task_dump_owner()
- * (the euid/egid, or root when the process is not dumpable; SPEC-2), and its
+ * (the euid/egid, or root when the process is not dumpable), and its
  * size, which is 0 except for fd/ (the number of open fds, proc_fd_getattr) and
  * fd/<n> (64, set by proc_fd_instantiate; `ls -l` shows it). When the task
  * is gone (an inode still held open), the kernel shows root, as we do.

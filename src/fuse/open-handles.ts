@@ -1,0 +1,58 @@
+/**
+ * The one place that turns a node's OpenIntent into a native handle, and the
+ * render-at-read protocol: a handle made with renderAtRead forwards a read at
+ * offset 0 to JS (op 'read'), which renders for that reader, stores the text in
+ * the handle (native.setHandleData) and answers; later reads slice it natively.
+ */
+import { native } from '../native';
+import { FsError, hasCode } from './errno';
+import type { OpenIntent } from './node';
+import type { RequestContext } from './request';
+
+export interface OpenedHandle {
+  fh: number;
+  directIo: boolean;
+  /** for a render-at-read handle: what generates its text, and what to free at release */
+  renderer?: { render: (ctx: RequestContext) => Buffer; release?: () => void };
+}
+
+/** The native calls used here; tests replace them. */
+export interface HandleFactory {
+  bufferHandle(data: Buffer | null, renderAtRead?: boolean): number;
+  memOpen(taskDir: string, writable: boolean): number;
+  memAlive(fh: number): boolean;
+  closeHandle(fh: number): void;
+}
+
+export function createHandle(intent: OpenIntent, natives: HandleFactory = native): OpenedHandle {
+  switch (intent.kind) {
+    case 'bytes':
+      return { fh: natives.bufferHandle(intent.data), directIo: true };
+    case 'render':
+      return { fh: natives.bufferHandle(null, true), directIo: true, renderer: { render: intent.render, release: intent.release } };
+    case 'mem':
+      return { fh: openMem(intent, natives), directIo: true };
+  }
+}
+
+/** fs/proc/base.c mem_open: pin first (proc_mem_open), then decide, then prove identity. */
+function openMem(intent: Extract<OpenIntent, { kind: 'mem' }>, natives: HandleFactory): number {
+  let fh: number;
+  try {
+    fh = natives.memOpen(intent.taskDir, intent.writable);
+  } catch (e) {
+    // The host kernel's answer for a gone task or one without an mm.
+    if (hasCode(e, 'ESRCH', 'ENOENT')) throw new FsError('ESRCH', `${intent.taskDir} is gone`);
+    throw e;
+  }
+  try {
+    intent.check();
+    // The task was not reaped between the pin and the check, so the credentials
+    // just checked were those of the task whose mm is pinned.
+    if (!natives.memAlive(fh)) throw new FsError('ESRCH', `${intent.taskDir} exited during open`);
+  } catch (e) {
+    natives.closeHandle(fh);
+    throw e;
+  }
+  return fh;
+}
