@@ -23,10 +23,9 @@ export default function setup(): void {
   for (const m of parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))) {
     const mnt = m.mountpoint;
     if (!mnt.includes('/procfuse-test-') || !isFuseMount(m)) continue;
-    try {
-      fs.statSync(mnt);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOTCONN') spawnSync('umount', ['-l', mnt]);
-    }
+    // stat in a child with a time limit: a wedged mount of another run must not
+    // hang this one (a synchronous stat here would wait for its daemon forever).
+    const r = spawnSync('stat', ['-c', '%i', mnt], { timeout: 2000, encoding: 'utf8' });
+    if (r.status !== 0 && /not connected/i.test(r.stderr ?? '')) spawnSync('umount', ['-l', mnt]);
   }
 }
