@@ -13,7 +13,7 @@ import { renderMapsForReader, renderSmapsForReader } from '../files/maps-view';
 import { MemFile } from '../files/mem';
 import { ProcLink } from '../files/proc-link';
 import { renderStatForReader } from '../files/stat';
-import { renderStatusForReader } from '../files/status';
+import { renderLoginUidForReader, renderStatusForReader } from '../files/status';
 import { FILE_ACCESS } from '../policy/file-modes';
 import { processAttr } from '../proc/attrs';
 import { ProcessRef } from '../proc/process-ref';
@@ -66,7 +66,7 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   oom_score: host('oom_score'),
   oom_score_adj: host('oom_score_adj', { mode: 0o644 }),
   cpuset: host('cpuset'),
-  loginuid: host('loginuid', { mode: 0o644 }),
+  loginuid: host('loginuid', { mode: 0o644, render: renderLoginUidForReader }),
   sessionid: host('sessionid'),
   // The target's network namespace (proc_net); /proc/net is a link to self/net.
   net: dir((p) => new HostDir(p.host, p.hostPath('net').map(String))),
