@@ -182,7 +182,7 @@ describe.skipIf(!canMount())('pid-namespace views', () => {
 
   test('ps, pgrep and kill inside a new pid namespace with the mount over /proc answer as with its own procfs', T, async () => {
     const m = await mount(['-o', 'pidns=caller']);
-    const body = 'sleep 1000 & a=$!; sleep 1001 & ps -eo pid,ppid,stat,comm; echo pgrep: $(pgrep sleep); kill $a; wait $a; echo after: $(pgrep sleep); kill %2';
+    const body = 'sleep 1000 & a=$!; sleep 1001 & b=$!; ps -eo pid,ppid,stat,comm; echo pgrep: $(pgrep sleep); kill $a; wait $a; echo after: $(pgrep sleep); kill $b';
     const run = (bind: string[]) =>
       spawnSync('unshare', ['--pid', '--fork', '--mount', '--kill-child', ...bind, 'sh', '-c', body], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
     const kernel = run(['--mount-proc']);
