@@ -37,6 +37,8 @@ commands:
       --yama-scope N             Yama ptrace_scope to apply (0-3; default: the
                                  host's /proc/sys/kernel/yama/ptrace_scope, or
                                  none when Yama is not enabled)
+      --policy FILE              hide or deny chosen entries, per uid or pid
+                                 namespace (JSON; see README); SIGHUP reloads it
       -o OPT[,OPT...]            procfs mount options, as the kernel names them:
          pidns=PID|PATH            show that pid namespace (/proc/PID/ns/pid or a
                                    namespace file) to every caller
@@ -86,6 +88,8 @@ export interface MountOptions {
   log?: string;
   yamaScope?: number;
   maxRead?: number;
+  /** --policy: the operator's hide/deny rules (src/policy/policy-file.ts) */
+  policy?: string;
   /** -o: the view (pidns=) and procfs options (hidepid=, gid=, subset=) */
   proc: ProcMountOptions;
   /** internal: the fd a daemon child reports readiness on */
@@ -172,6 +176,9 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
         break;
       case '--log':
         opts.log = value();
+        break;
+      case '--policy':
+        opts.policy = value();
         break;
       case '--yama-scope':
         opts.yamaScope = int(0, 3);

@@ -1,6 +1,7 @@
 /**
  * `procfuse mount <mountpoint>`: checks, stale-mount recovery, daemonizing, and
- * a clean unmount on SIGINT/SIGTERM/SIGHUP.
+ * a clean unmount on SIGINT/SIGTERM. SIGHUP reloads what the daemon was given
+ * to read (the --policy file); a daemon with nothing to reload unmounts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 
 import { hasCode } from '../fuse/errno';
+import { parsePolicy, PolicyError, type Policy } from '../policy/policy-file';
 import { ProcfuseSession } from '../fuse/session';
 import type { YamaScope } from '../policy/access';
 import { RootDir } from '../tree/root-dir';
@@ -97,6 +99,7 @@ export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe
   if (!opts.allowOther) args.push('--no-allow-other');
   if (opts.yamaScope !== undefined) args.push('--yama-scope', String(opts.yamaScope));
   if (opts.maxRead !== undefined) args.push('--max-read', String(opts.maxRead));
+  if (opts.policy !== undefined) args.push('--policy', path.resolve(opts.policy));
   const o = formatProcOptions(opts.proc);
   if (o) args.push('-o', o);
   if (lifeline) args.push('--lifeline-fd', '4');
@@ -139,7 +142,25 @@ async function daemonize(opts: MountOptions, abs: string): Promise<number> {
   return 0;
 }
 
+/** Reads and validates a --policy file; a CliError names the file and the rule. */
+export function loadPolicy(file: string): Policy {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read policy ${file}: ${(e as Error).message.replace(/^[A-Z]+: /, '')}`);
+  }
+  try {
+    return parsePolicy(text, file);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
 function serve(opts: MountOptions, abs: string): void {
+  // Before mounting: a bad policy is the operator's error, said at once.
+  const policy = opts.policy === undefined ? undefined : loadPolicy(opts.policy);
   let views: Views;
   try {
     views = new Views(
@@ -160,6 +181,19 @@ function serve(opts: MountOptions, abs: string): void {
     threads: opts.threads,
     maxRead: opts.maxRead,
   });
+  if (policy) session.dispatcher.policy = policy;
+  const reloaders: Array<() => void> = [];
+  if (opts.policy !== undefined) {
+    const file = opts.policy;
+    reloaders.push(() => {
+      try {
+        session.dispatcher.policy = loadPolicy(file);
+        say(`SIGHUP: policy ${file} reloaded (${session.dispatcher.policy.rules.length} rules)`);
+      } catch (e) {
+        say(`SIGHUP: ${(e as Error).message}; keeping the previous policy`);
+      }
+    });
+  }
   try {
     session.mount();
   } catch (e) {
@@ -173,7 +207,11 @@ function serve(opts: MountOptions, abs: string): void {
     session.close();
     process.exit(0);
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => stop(sig));
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop(sig));
+  process.on('SIGHUP', () => {
+    if (reloaders.length === 0) return stop('SIGHUP');
+    for (const reload of reloaders) reload();
+  });
   session.onExit = () => {
     say(`${abs} was unmounted; exiting`);
     session.close();
