@@ -201,6 +201,29 @@ describe.skipIf(!canMount())('pid-namespace views', () => {
   });
 });
 
+describe.skipIf(!canMount())('debuggers in a pid-namespace view', () => {
+  test('gdb -p (info proc mappings, bt) and eu-stack -p by namespace pid answer as with the namespace\'s own procfs', T, async () => {
+    const m = await mount(['-o', 'pidns=caller']);
+    // Both start one command before the target, so the target is pid 3 in both.
+    const body =
+      "sleep 100 & p=$!; sleep 0.3; echo pid $p; gdb -q -batch -p $p -ex 'info proc mappings' -ex bt 2>&1 | grep -E '/usr/bin/sleep|^#[0-9]'; " +
+      'eu-stack -p $p 2>&1 | head -4; kill $p';
+    const run = (first: string, extra: string[]) =>
+      spawnSync('unshare', ['--pid', '--fork', '--mount', '--kill-child', ...extra, 'sh', '-c', `${first}; ${body}`], {
+        encoding: 'utf8',
+        timeout: 40_000,
+        killSignal: 'SIGKILL',
+      });
+    const strip = (t: string) => t.replace(/0x[0-9a-f]+/g, 'ADDR').replace(/ +/g, ' ');
+    const kernel = run('/bin/true', ['--mount-proc']);
+    const ours = run(`mount --bind ${m.dir} /proc`, []);
+    expect(kernel.stdout).toMatch(/pid 3\n/);
+    expect(kernel.stdout).toMatch(/\/usr\/bin\/sleep/);
+    expect(kernel.stdout).toMatch(/TID 3:/);
+    expect(strip(ours.stdout)).toBe(strip(kernel.stdout));
+  });
+});
+
 describe.skipIf(!canMount())('user-namespace views', () => {
   test('a reader in another user namespace sees status Uid/Gid/Groups and loginuid mapped, as the kernel shows it', T, async () => {
     const s = await sandbox('setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 & wait', 1);
