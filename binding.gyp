@@ -9,7 +9,8 @@
         "native/handle_table.cc",
         "native/mem_reader.cc",
         "native/ns_info.cc",
-        "native/procfs_instance.cc"
+        "native/procfs_instance.cc",
+        "native/write_as.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS", "FUSE_USE_VERSION=314", "_FILE_OFFSET_BITS=64"],

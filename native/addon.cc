@@ -11,6 +11,7 @@
 #include "mem_reader.h"
 #include "ns_info.h"
 #include "procfs_instance.h"
+#include "write_as.h"
 
 namespace procfuse {
 namespace {
@@ -88,10 +89,11 @@ Napi::Value MemWrite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// bufferHandle(data: Buffer | null, renderAtRead: boolean) -> handle id whose reads slice `data`
+// bufferHandle(data: Buffer | null, renderAtRead, forwardWrites) -> handle id whose reads slice `data`
 Napi::Value BufferHandleNew(const Napi::CallbackInfo& info) {
   bool at_read = info.Length() > 1 && info[1].ToBoolean().Value();
-  auto h = std::make_shared<BufferHandle>(at_read);
+  bool writes = info.Length() > 2 && info[2].ToBoolean().Value();
+  auto h = std::make_shared<BufferHandle>(at_read, writes);
   if (info[0].IsBuffer()) {
     auto data = info[0].As<Napi::Buffer<char>>();
     h->Set(std::make_shared<const std::vector<char>>(data.Data(), data.Data() + data.Length()));
@@ -154,6 +156,36 @@ Napi::Value ProcfsInstanceJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// writeAs({uid:[4], gid:[4], groups, capInh, capPrm, capEff: bigint, userNs: string|null}, path, data)
+//   -> bytes written: fork, take those credentials and user namespace, open, write
+Napi::Value WriteAsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  TaskCreds c;
+  auto ids = [&](const char* key, uint32_t* out) {
+    Napi::Array a = o.Get(key).As<Napi::Array>();
+    for (uint32_t i = 0; i < 4; i++) out[i] = a.Get(i).ToNumber().Uint32Value();
+  };
+  ids("uid", c.uid);
+  ids("gid", c.gid);
+  Napi::Array g = o.Get("groups").As<Napi::Array>();
+  for (uint32_t i = 0; i < g.Length(); i++) c.groups.push_back(g.Get(i).ToNumber().Uint32Value());
+  bool lossless = true;
+  c.cap_inh = o.Get("capInh").As<Napi::BigInt>().Uint64Value(&lossless);
+  c.cap_prm = o.Get("capPrm").As<Napi::BigInt>().Uint64Value(&lossless);
+  c.cap_eff = o.Get("capEff").As<Napi::BigInt>().Uint64Value(&lossless);
+  Napi::Value ns = o.Get("userNs");
+  if (ns.IsString()) c.user_ns = ns.As<Napi::String>().Utf8Value();
+  std::string path = info[1].ToString().Utf8Value();
+  auto data = info[2].As<Napi::Buffer<char>>();
+  ssize_t n = WriteAs(c, path, data.Data(), data.Length());
+  if (n < 0) {
+    ThrowErrnoError(env, "writeAs", static_cast<int>(-n));
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -166,6 +198,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setHandleData", Napi::Function::New<SetHandleData>(env, "setHandleData"));
   exports.Set("closeHandle", Napi::Function::New<CloseHandle>(env, "closeHandle"));
   exports.Set("nsChain", Napi::Function::New<NsChainJs>(env, "nsChain"));
+  exports.Set("writeAs", Napi::Function::New<WriteAsJs>(env, "writeAs"));
   exports.Set("procfsInstance", Napi::Function::New<ProcfsInstanceJs>(env, "procfsInstance"));
   return exports;
 }

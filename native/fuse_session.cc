@@ -161,9 +161,13 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   fuse_reply_err(req, EBADF);
 }
 
-void OpWrite(fuse_req_t req, fuse_ino_t /*ino*/, const char* buf, size_t size, off_t off,
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              struct fuse_file_info* fi) {
   std::shared_ptr<Handle> h = HandleTable::Global().Get(fi->fh);
+  if (auto* b = dynamic_cast<BufferHandle*>(h.get()); b != nullptr && b->forward_writes) {
+    SessionOf(req)->ForwardWrite(req, ino, fi->fh, buf, size, off);
+    return;
+  }
   auto* m = dynamic_cast<MemHandle*>(h.get());
   if (m == nullptr) {
     // vfs_write on a procfs file without ->write (status, maps, ...) gives EINVAL.
@@ -377,6 +381,7 @@ Napi::Function FuseSession::Init(Napi::Env env) {
                          InstanceMethod<&FuseSession::ReplyReadlink>("replyReadlink"),
                          InstanceMethod<&FuseSession::ReplyDir>("replyDir"),
                          InstanceMethod<&FuseSession::ReplyBuf>("replyBuf"),
+                         InstanceMethod<&FuseSession::ReplyWrite>("replyWrite"),
                          InstanceMethod<&FuseSession::ConnectionId>("connectionId"),
                      });
 }
@@ -410,13 +415,14 @@ FuseSession::~FuseSession() {
 bool FuseSession::Enqueue(RequestData* d) { return queue_ != nullptr && queue_->Push(d); }
 
 void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const char* name, uint64_t fh,
-                          int flags, off_t off, size_t size) {
+                          int flags, off_t off, size_t size, std::string* bytes) {
   const struct fuse_ctx* ctx = fuse_req_ctx(req);
   auto* d = new RequestData();
   d->op = op;
   d->ino = ino;
   d->has_name = name != nullptr;
   if (name) d->name = name;
+  if (bytes) d->name.swap(*bytes);
   d->fh = fh;
   d->flags = flags;
   d->off = off;
@@ -445,11 +451,17 @@ void FuseSession::Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const 
 void FuseSession::ReleaseHandle(uint64_t fh) {
   std::shared_ptr<Handle> h = HandleTable::Global().Remove(fh);
   auto* b = dynamic_cast<BufferHandle*>(h.get());
-  if (b == nullptr || !b->render_at_read) return;
+  if (b == nullptr || !(b->render_at_read || b->forward_writes)) return;
   // JS keeps what renders a render-at-read handle (a closure, a host fd): let it go.
   RequestData* d = NewEvent("release", 0, 0);
   d->fh = fh;
   if (!Enqueue(d)) delete d;
+}
+
+void FuseSession::ForwardWrite(fuse_req_t req, fuse_ino_t ino, uint64_t fh, const char* buf, size_t size, off_t off) {
+  // Forward copies the name up to a NUL; the bytes are binary, so set them after.
+  std::string bytes(buf, size);
+  Forward(req, "write", ino, "", fh, 0, off, size, &bytes);
 }
 
 void FuseSession::ForwardForget(fuse_ino_t ino, uint64_t nlookup) {
@@ -601,6 +613,15 @@ Napi::Value FuseSession::ReplyBuf(const Napi::CallbackInfo& info) {
   auto b = info[1].As<Napi::Buffer<char>>();
   fuse_req_t req = Take(info, id);
   if (req) fuse_reply_buf(req, b.Data(), b.Length());
+  return info.Env().Undefined();
+}
+
+// replyWrite(id, count)
+Napi::Value FuseSession::ReplyWrite(const Napi::CallbackInfo& info) {
+  uint64_t id = info[0].ToNumber().Int64Value();
+  size_t n = static_cast<size_t>(info[1].ToNumber().Int64Value());
+  fuse_req_t req = Take(info, id);
+  if (req) fuse_reply_write(req, n);
   return info.Env().Undefined();
 }
 

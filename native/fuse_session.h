@@ -36,8 +36,10 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
 
   // Called on FUSE worker threads. Queues a request for JS; never blocks on JS.
   void Forward(fuse_req_t req, const char* op, fuse_ino_t ino, const char* name = nullptr,
-               uint64_t fh = 0, int flags = 0, off_t off = 0, size_t size = 0);
+               uint64_t fh = 0, int flags = 0, off_t off = 0, size_t size = 0, std::string* bytes = nullptr);
   void ForwardForget(fuse_ino_t ino, uint64_t nlookup);
+  // A write on a forward_writes handle: the bytes travel as the request's name.
+  void ForwardWrite(fuse_req_t req, fuse_ino_t ino, uint64_t fh, const char* buf, size_t size, off_t off);
   // Drops a handle (RELEASE, or an open whose caller left); a render-at-read
   // handle's release is forwarded to JS, which holds its renderer.
   void ReleaseHandle(uint64_t fh);
@@ -59,6 +61,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   Napi::Value ReplyReadlink(const Napi::CallbackInfo& info);
   Napi::Value ReplyDir(const Napi::CallbackInfo& info);
   Napi::Value ReplyBuf(const Napi::CallbackInfo& info);
+  Napi::Value ReplyWrite(const Napi::CallbackInfo& info);
   Napi::Value ConnectionId(const Napi::CallbackInfo& info);
 
   // Takes the request for `id` out of the pending table; throws in JS if unknown

@@ -24,7 +24,7 @@ struct Handle {
 struct BufferHandle : Handle {
   using Bytes = std::shared_ptr<const std::vector<char>>;
 
-  explicit BufferHandle(bool at_read) : render_at_read(at_read) {}
+  BufferHandle(bool at_read, bool writes) : render_at_read(at_read), forward_writes(writes) {}
 
   // The current text, or nullptr before the first render.
   Bytes Snapshot() {
@@ -37,6 +37,8 @@ struct BufferHandle : Handle {
   }
 
   const bool render_at_read;
+  // Writes go to JS (op 'write'), which performs them as the writer (uid_map...).
+  const bool forward_writes;
 
  private:
   std::mutex mu;

@@ -6,8 +6,9 @@ import path from 'node:path';
 
 export interface NativeRequest {
   id: number;
-  op: 'lookup' | 'getattr' | 'setattr' | 'readlink' | 'open' | 'opendir' | 'readdir' | 'read' | 'forget' | 'release';
+  op: 'lookup' | 'getattr' | 'setattr' | 'readlink' | 'open' | 'opendir' | 'readdir' | 'read' | 'write' | 'forget' | 'release';
   ino: number;
+  /** the name looked up; for 'write', the bytes written */
   name?: Buffer;
   fh: number;
   flags: number;
@@ -64,6 +65,8 @@ export interface NativeFuseSession {
   replyReadlink(id: number, target: string | Buffer): void;
   replyDir(id: number, entries: NativeDirent[], off: number, size: number): void;
   replyBuf(id: number, data: Buffer): void;
+  /** fuse_reply_write */
+  replyWrite(id: number, count: number): void;
   /** the N of /sys/fs/fuse/connections/N, or -1 */
   connectionId(): number;
 }
@@ -77,6 +80,18 @@ export interface NativeSessionOptions {
   maxRead?: number;
   /** how long the JS thread polls for the next request before sleeping (native/js_queue.h) */
   spinUs?: number;
+}
+
+export interface NativeTaskCreds {
+  /** real, effective, saved, fs */
+  uid: number[];
+  gid: number[];
+  groups: number[];
+  capInh: bigint;
+  capPrm: bigint;
+  capEff: bigint;
+  /** the task's /proc/<tid>/ns/user, or null when it is the daemon's own */
+  userNs: string | null;
 }
 
 export interface NativeBinding {
@@ -99,9 +114,10 @@ export interface NativeBinding {
   /**
    * A handle whose FUSE reads slice `data`. With renderAtRead, a read at offset 0
    * (or a first read) is forwarded to JS as op 'read', which renders, calls
-   * setHandleData and answers; release is then forwarded as op 'release'.
+   * setHandleData and answers; release is then forwarded as op 'release'. With
+   * forwardWrites, writes are forwarded as op 'write' (and release too).
    */
-  bufferHandle(data: Buffer | null, renderAtRead?: boolean): number;
+  bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean): number;
   setHandleData(handle: number, data: Buffer): void;
   /** drops a handle that the kernel never saw */
   closeHandle(handle: number): void;
@@ -115,6 +131,12 @@ export interface NativeBinding {
    * private procfs instance for that pid namespace (null: the daemon's own)
    */
   procfsInstance(pidnsPath: string | null): number;
+  /**
+   * fork; the child takes these ids, groups and capabilities (setgroups,
+   * setresgid, setresuid, capset), then the user namespace (setns), then
+   * open(path, O_WRONLY) + write(data): the kernel decides for that task
+   */
+  writeAs(creds: NativeTaskCreds, path: string, data: Buffer): number;
 }
 
 function load(): NativeBinding {

@@ -21,7 +21,7 @@ const accessLog = createDebug('procfuse:access');
 /** The reply half of the native session, so tests can drive the dispatcher with a fake. */
 export type ReplySink = Pick<
   NativeFuseSession,
-  'replyErr' | 'replyEntry' | 'replyAttr' | 'replyOpen' | 'replyReadlink' | 'replyDir' | 'replyBuf'
+  'replyErr' | 'replyEntry' | 'replyAttr' | 'replyOpen' | 'replyReadlink' | 'replyDir' | 'replyBuf' | 'replyWrite'
 >;
 
 /** The native handle calls: creation (open-handles.ts) and a render-at-read handle's new text. */
@@ -49,6 +49,8 @@ export class Dispatcher {
   policy: Policy = EMPTY_POLICY;
   /** Open render-at-read handles, until their release. */
   private readonly renderers = new Map<number, NonNullable<OpenedHandle['renderer']>>();
+  /** Open handles whose writes come to JS, until their release. */
+  private readonly writers = new Map<number, NonNullable<OpenedHandle['writer']>>();
 
   constructor(
     private readonly session: ReplySink,
@@ -90,6 +92,8 @@ export class Dispatcher {
           return this.readdir(req, ctx);
         case 'read':
           return this.read(req, ctx);
+        case 'write':
+          return this.write(req, ctx);
         default:
           throw new FsError('EINVAL', `unknown op ${String((req as { op: unknown }).op)}`);
       }
@@ -200,6 +204,7 @@ export class Dispatcher {
       throw err;
     }
     if (r.renderer) this.renderers.set(r.fh, r.renderer);
+    if (r.writer) this.writers.set(r.fh, r.writer);
     try {
       this.session.replyOpen(req.id, r.fh, { directIo: r.directIo, keepCache: false, nonseekable: false });
     } catch (err) {
@@ -212,7 +217,15 @@ export class Dispatcher {
   private dropRenderer(fh: number): void {
     const r = this.renderers.get(fh);
     this.renderers.delete(fh);
+    this.writers.delete(fh);
     r?.release?.();
+  }
+
+  /** A write on a handle whose writes come to JS (uid_map, gid_map, setgroups). */
+  private write(req: NativeRequest, ctx: RequestContext): void {
+    const writer = this.writers.get(req.fh);
+    if (!writer) throw new FsError('EBADF');
+    this.session.replyWrite(req.id, writer(ctx, req.name ?? Buffer.alloc(0), req.off));
   }
 
   /** A read at offset 0 of a render-at-read handle: generate the text now. */

@@ -29,8 +29,11 @@ export interface DirEntry {
  * handle (src/fuse/open-handles.ts), so nodes never touch the addon.
  */
 export type OpenIntent =
-  /** bytes made at open; reads slice them natively (seq_file single_open) */
-  | { kind: 'bytes'; data: Buffer }
+  /**
+   * bytes made at open; reads slice them natively (seq_file single_open). With
+   * `write`, writes come back to JS and `write` performs them (for the writer).
+   */
+  | { kind: 'bytes'; data: Buffer; write?: FileWriter }
   /**
    * Text generated at every read from offset 0, as seq_file does (seq_read with
    * m->index 0); continuation reads slice it natively. `release` frees what
@@ -43,6 +46,9 @@ export type OpenIntent =
    * mm is pinned, then the handle proves the task was not reaped meanwhile.
    */
   | { kind: 'mem'; taskDir: string; writable: boolean; check: () => void };
+
+/** Performs one write(2) of `data` at `off` for the request's caller; returns the count. */
+export type FileWriter = (ctx: RequestContext, data: Buffer, off: number) => number;
 
 export interface Node {
   /**

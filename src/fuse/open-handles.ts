@@ -6,7 +6,7 @@
  */
 import { native } from '../native';
 import { FsError, hasCode } from './errno';
-import type { OpenIntent } from './node';
+import type { FileWriter, OpenIntent } from './node';
 import type { RequestContext } from './request';
 
 export interface OpenedHandle {
@@ -14,11 +14,13 @@ export interface OpenedHandle {
   directIo: boolean;
   /** for a render-at-read handle: what generates its text, and what to free at release */
   renderer?: { render: (ctx: RequestContext) => Buffer; release?: () => void };
+  /** for a handle whose writes come to JS */
+  writer?: FileWriter;
 }
 
 /** The native calls used here; tests replace them. */
 export interface HandleFactory {
-  bufferHandle(data: Buffer | null, renderAtRead?: boolean): number;
+  bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean): number;
   memOpen(taskDir: string, writable: boolean): number;
   memAlive(fh: number): boolean;
   closeHandle(fh: number): void;
@@ -27,6 +29,7 @@ export interface HandleFactory {
 export function createHandle(intent: OpenIntent, natives: HandleFactory = native): OpenedHandle {
   switch (intent.kind) {
     case 'bytes':
+      if (intent.write) return { fh: natives.bufferHandle(intent.data, false, true), directIo: true, writer: intent.write };
       return { fh: natives.bufferHandle(intent.data), directIo: true };
     case 'render':
       return { fh: natives.bufferHandle(null, true), directIo: true, renderer: { render: intent.render, release: intent.release } };

@@ -14,6 +14,7 @@ import { MemFile } from '../files/mem';
 import { ProcLink } from '../files/proc-link';
 import { renderStatForReader } from '../files/stat';
 import { renderLoginUidForReader, renderStatusForReader } from '../files/status';
+import { IdMapFile } from '../files/id-map';
 import { FILE_ACCESS } from '../policy/file-modes';
 import { processAttr } from '../proc/attrs';
 import { ProcessRef } from '../proc/process-ref';
@@ -68,6 +69,11 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   cpuset: host('cpuset'),
   loginuid: host('loginuid', { mode: 0o644, render: renderLoginUidForReader }),
   sessionid: host('sessionid'),
+  // Read for the opener's namespace; written with the writer's credentials (files/id-map.ts).
+  uid_map: file((p) => new IdMapFile(p, 'uid_map')),
+  gid_map: file((p) => new IdMapFile(p, 'gid_map')),
+  projid_map: file((p) => new IdMapFile(p, 'projid_map')),
+  setgroups: file((p) => new IdMapFile(p, 'setgroups')),
   // The target's network namespace (proc_net); /proc/net is a link to self/net.
   net: dir((p) => new HostDir(p.host, p.hostPath('net').map(String))),
 };

@@ -245,3 +245,44 @@ describe.skipIf(!canMount())('user-namespace views', () => {
     expect(d[`${m.dir}:${target}`]!.st[0]).toBe('Uid:\t65534\t65534\t65534\t65534');
   });
 });
+
+describe.skipIf(!canMount())('uid_map, gid_map, setgroups: read for the opener, written as the writer', () => {
+  const inner = 'id; cat /proc/self/uid_map /proc/self/setgroups /proc/self/gid_map';
+  // errno of a write the kernel refuses for this writer: map 0 to host root, as uid 65534.
+  const refused = `python3 -c "
+import os
+try:
+    fd = os.open('/proc/self/uid_map', os.O_WRONLY); os.write(fd, b'0 0 1\\\\n'); print('written')
+except OSError as e:
+    print('errno', e.errno)"`;
+  const script = (who: string) =>
+    `${who} unshare --user --map-root-user sh -c '${inner}'; echo "rc=$?"; ` +
+    `setpriv --reuid=65534 --regid=65534 --clear-groups unshare --user sh -c "${refused.replace(/"/g, '\\"')}"`;
+
+  test('unshare --user --map-root-user works with the mount as /proc, as root and as uid 65534, as on the kernel', T, async () => {
+    const m = await mount([]);
+    for (const who of ['', 'setpriv --reuid=65534 --regid=65534 --clear-groups']) {
+      const kernel = spawnSync('sh', ['-c', script(who)], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+      const ours = spawnSync('unshare', ['--mount', '--fork', 'sh', '-c', `mount --bind ${m.dir} /proc && { ${script(who)}; }`], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        killSignal: 'SIGKILL',
+      });
+      expect(kernel.stdout).toMatch(/^uid=0\(root\)/);
+      expect(kernel.stdout).toMatch(/rc=0\nerrno 1\n$/);
+      expect(ours.stdout).toBe(kernel.stdout);
+    }
+  });
+
+  test('a reader outside sees a namespace\'s maps as the kernel shows them', T, async () => {
+    const m = await mount([]);
+    const s = spawnSync('sh', ['-c', `setpriv --reuid=65534 --regid=65534 --clear-groups unshare --user --map-root-user sleep 5 & sleep 0.3; p=$!; cat /proc/$p/uid_map /proc/$p/gid_map /proc/$p/setgroups; echo --; cat ${m.dir}/$p/uid_map ${m.dir}/$p/gid_map ${m.dir}/$p/setgroups; kill $p`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    });
+    const [kernel, ours] = s.stdout.split('--\n');
+    expect(kernel).toMatch(/^ +0 +65534 +1\n/);
+    expect(ours).toBe(kernel);
+  });
+});

@@ -26,6 +26,7 @@ class FakeSession implements ReplySink {
   replyReadlink(id: number, t: unknown) { this.put(id, 'readlink', t); }
   replyDir(id: number, entries: unknown) { this.put(id, 'dir', entries); }
   replyBuf(id: number, data: Buffer) { this.put(id, 'buf', data.toString()); }
+  replyWrite(id: number, n: number) { this.put(id, 'write', n); }
 }
 
 const attr = (mode: number) => ({ mode, nlink: 1, uid: 0, gid: 0, size: 0, time: 0 });

@@ -27,3 +27,13 @@ describe('from_kuid_munged for a reader in another user namespace', () => {
     expect(mapLoginUid('4294967295', MAP)).toBe('4294967295');
   });
 });
+
+describe('uid_map as a reader in another namespace sees it (uid_m_show)', () => {
+  test('lower ids mapped up into the reader\'s namespace, (u32)-1 when unmapped, in the kernel\'s columns', async () => {
+    const { renderIdMapForReader } = await import('../../../src/files/id-map');
+    // The target maps 0..9 to our 100000..100009; the reader's namespace maps 0 to our 100000.
+    const target = '         0     100000         10\n';
+    expect(renderIdMapForReader(target, '         0     100000          1\n')).toBe('         0          0         10\n');
+    expect(renderIdMapForReader(target, '         0          0          1\n')).toBe('         0 4294967295         10\n');
+  });
+});
