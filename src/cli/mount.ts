@@ -181,14 +181,14 @@ function serve(opts: MountOptions, abs: string): void {
     threads: opts.threads,
     maxRead: opts.maxRead,
   });
-  if (policy) session.dispatcher.policy = policy;
+  if (policy) session.dispatcher.gate.policy = policy;
   const reloaders: Array<() => void> = [];
   if (opts.policy !== undefined) {
     const file = opts.policy;
     reloaders.push(() => {
       try {
-        session.dispatcher.policy = loadPolicy(file);
-        say(`SIGHUP: policy ${file} reloaded (${session.dispatcher.policy.rules.length} rules)`);
+        session.dispatcher.gate.policy = loadPolicy(file);
+        say(`SIGHUP: policy ${file} reloaded (${session.dispatcher.gate.policy.rules.length} rules)`);
       } catch (e) {
         say(`SIGHUP: ${(e as Error).message}; keeping the previous policy`);
       }

@@ -6,17 +6,16 @@
 import createDebug from 'debug';
 
 import type { NativeFuseSession, NativeRequest } from '../native';
-import { decidePath, EMPTY_POLICY, policyPath, type PathDecision, type Policy } from '../policy/policy-file';
 import type { View } from '../view/view';
 import type { Caller } from './caller';
 import { FsError, toErrno } from './errno';
 import { InodeTable } from './inode-table';
 import { O_ACCMODE, S_IFDIR, S_IFLNK, type Attr, type Node } from './node';
 import { createHandle, type HandleFactory, type OpenedHandle } from './open-handles';
+import { PolicyGate } from './policy-gate';
 import { RequestContext } from './request';
 
 const log = createDebug('procfuse:fuse');
-const accessLog = createDebug('procfuse:access');
 
 /** The reply half of the native session, so tests can drive the dispatcher with a fake. */
 export type ReplySink = Pick<
@@ -43,10 +42,8 @@ const SET_ATTR_GID = 1 << 2;
 
 export class Dispatcher {
   readonly inodes: InodeTable;
-  /** Each live node id's path as policy rules see it (policy-file.ts policyPath); the root's is []. */
-  private readonly paths = new Map<number, string[]>([[1, []]]);
-  /** The operator's policy (--policy); replaced on reload. */
-  policy: Policy = EMPTY_POLICY;
+  /** The operator's --policy, applied before any node is asked. */
+  readonly gate = new PolicyGate();
   /** Open render-at-read handles, until their release. */
   private readonly renderers = new Map<number, NonNullable<OpenedHandle['renderer']>>();
   /** Open handles whose writes come to JS, until their release. */
@@ -65,7 +62,7 @@ export class Dispatcher {
   handle(req: NativeRequest): void {
     if (req.op === 'forget') {
       this.inodes.forget(req.ino, req.size);
-      if (!this.inodes.get(req.ino)) this.paths.delete(req.ino);
+      if (!this.inodes.get(req.ino)) this.gate.forget(req.ino);
       return;
     }
     if (req.op === 'release') {
@@ -120,40 +117,15 @@ export class Dispatcher {
     return { ...a, ino };
   }
 
-  /** The operator's policy for a path (policy-file.ts decidePath), if any rule applies. */
-  private policyFor(path: string[] | undefined, ctx: RequestContext): PathDecision | undefined {
-    if (!path || this.policy.rules.length === 0) return undefined;
-    return decidePath(this.policy, path, { uid: ctx.caller.uid, pidns: ctx.view.pidNs?.toString() ?? 'own' });
-  }
-
-  /** `hide` answers as if absent, `deny` refuses. */
-  private refuse(d: PathDecision, path: string[], ctx: RequestContext, op: string): never {
-    accessLog('policy rule %d (line %d): %s %s by pid %d uid %d: %s', d.rule.index, d.rule.line, op, path.join('/'), ctx.caller.pid, ctx.caller.uid, d.action);
-    throw new FsError(d.action === 'hide' ? 'ENOENT' : 'EACCES', `policy rule ${d.rule.index}: ${d.action}`);
-  }
-
-  /** open, opendir, readlink: refused by any rule for the node's path. */
-  private checkPolicy(ino: number, ctx: RequestContext, op: string): void {
-    const path = this.paths.get(ino);
-    const d = this.policyFor(path, ctx);
-    if (d) this.refuse(d, path!, ctx, op);
-  }
-
   private lookup(req: NativeRequest, ctx: RequestContext): void {
     const parent = this.node(req.ino);
     if (!parent.lookup) throw new FsError('ENOTDIR');
     const name = req.name!.toString('latin1');
-    const parentPath = this.paths.get(req.ino);
-    const path = parentPath && policyPath(parentPath, name);
-    // A denied directory cannot be walked; a hidden entry is not there.
-    const up = this.policyFor(parentPath, ctx);
-    if (up?.action === 'deny') this.refuse(up, parentPath!, ctx, 'lookup in');
-    const own = this.policyFor(path, ctx);
-    if (own?.action === 'hide') this.refuse(own, path!, ctx, 'lookup');
+    const path = this.gate.lookup(req.ino, name, ctx);
     const child = parent.lookup(name, ctx);
     const attr = child.getattr(ctx);
     const ino = this.inodes.remember(req.ino, child);
-    if (path) this.paths.set(ino, path);
+    this.gate.remember(ino, path);
     log('lookup %d/%s pid=%d -> %d', req.ino, name, req.pid, ino);
     this.session.replyEntry(req.id, {
       ino,
@@ -180,7 +152,7 @@ export class Dispatcher {
   private readlink(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     if (!node.readlink) throw new FsError('EINVAL');
-    this.checkPolicy(req.ino, ctx, 'readlink');
+    this.gate.check(req.ino, ctx, 'readlink');
     const target = node.readlink(ctx);
     log('readlink %d pid=%d -> %s', req.ino, req.pid, target);
     this.session.replyReadlink(req.id, target);
@@ -194,7 +166,7 @@ export class Dispatcher {
       if (mode === S_IFLNK) throw new FsError('ELOOP');
       throw new FsError('EACCES');
     }
-    this.checkPolicy(req.ino, ctx, 'open');
+    this.gate.check(req.ino, ctx, 'open');
     const intent = node.open(ctx, req.flags);
     let r: OpenedHandle;
     try {
@@ -240,7 +212,7 @@ export class Dispatcher {
   private opendir(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     if (!node.readdir) throw new FsError('ENOTDIR');
-    this.checkPolicy(req.ino, ctx, 'opendir');
+    this.gate.check(req.ino, ctx, 'opendir');
     node.opendir?.(ctx);
     this.session.replyOpen(req.id, 0, { directIo: false, keepCache: false, nonseekable: false });
   }
@@ -248,11 +220,7 @@ export class Dispatcher {
   private readdir(req: NativeRequest, ctx: RequestContext): void {
     const node = this.node(req.ino);
     if (!node.readdir) throw new FsError('ENOTDIR');
-    let entries = node.readdir(ctx);
-    const dirPath = this.paths.get(req.ino);
-    if (dirPath && this.policy.rules.length > 0) {
-      entries = entries.filter((e) => e.name === '.' || e.name === '..' || this.policyFor(policyPath(dirPath, e.name), ctx)?.action !== 'hide');
-    }
+    const entries = this.gate.filter(req.ino, node.readdir(ctx), ctx);
     // d_ino: the directory's own id for ".", else a number derived from the
     // cookie (readdir(3) users only compare it with 0; stat gives the real one).
     const out = entries.map((e) => ({
