@@ -13,7 +13,7 @@ import { parsePolicy, PolicyError, type Policy } from '../policy/policy-file';
 import { ProcfuseSession } from '../fuse/session';
 import type { YamaScope } from '../policy/access';
 import { RootDir } from '../tree/root-dir';
-import { openProcfs, Views } from '../view/views';
+import { openOwnProcfs, Views } from '../view/views';
 import { CliError, type MountOptions, type ServeOptions } from './args';
 import { formatProcOptions } from './proc-options';
 import { detach, isFuseMount, mountsAt } from './mounts';
@@ -166,7 +166,7 @@ function serve(opts: MountOptions, abs: string): void {
     views = new Views(
       {
         // Callers arrive as pids of the daemon's own pid namespace (fs/fuse/dev.c).
-        own: openProcfs(null),
+        own: openOwnProcfs(),
         access: opts.yamaScope === undefined ? {} : { yamaScope: opts.yamaScope as YamaScope },
         options: { hidepid: opts.proc.hidepid, gid: opts.proc.gid, subsetPid: opts.proc.subsetPid },
       },

@@ -34,6 +34,25 @@ export function openProcfs(pidnsPath: string | null): HostProc {
   return new HostProc(`/proc/self/fd/${native.procfsInstance(pidnsPath)}`);
 }
 
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+/**
+ * The daemon's own namespace's procfs: the mounted /proc when it is a procfs of
+ * that namespace (its self is us), so the host view shows exactly what the
+ * host's /proc shows, times of never-changing entries included; otherwise (a
+ * /proc of another namespace, or none) a private instance.
+ */
+export function openOwnProcfs(): HostProc {
+  try {
+    if (fs.statfsSync('/proc').type === PROC_SUPER_MAGIC && fs.readlinkSync('/proc/self') === String(process.pid)) {
+      return new HostProc('/proc');
+    }
+  } catch {
+    // no usable /proc: an instance of our own
+  }
+  return openProcfs(null);
+}
+
 /** The ns file that `pidns=` names: a pid (its /proc/<pid>/ns/pid) or a path to a pid namespace file. */
 export function pidNsPath(own: HostProc, value: string): string {
   if (/^[1-9][0-9]*$/.test(value)) return own.path(Number(value), 'ns', 'pid');
