@@ -2,6 +2,8 @@
 /**
  * The `procfuse` command: mount, run, unmount, access. See `procfuse --help`.
  */
+import path from 'node:path';
+
 import createDebug from 'debug';
 
 import { accessCommand } from '../src/cli/access';
@@ -9,6 +11,7 @@ import { argsBeforeDoubleDash, CliError, EXIT_USAGE, HELP, parseMountArgs, parse
 import { mountCommand } from '../src/cli/mount';
 import { runCommand } from '../src/cli/run';
 import { unmountCommand } from '../src/cli/unmount';
+import { queryFaultControl } from '../src/faults/control';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -39,6 +42,20 @@ async function main(argv: string[]): Promise<number> {
       return unmountCommand(rest[0]!);
     case 'access':
       return accessCommand(rest);
+    case 'faults': {
+      const [sub, mnt, ...extra] = rest;
+      if ((sub !== 'status' && sub !== 'reload') || mnt === undefined || extra.length > 0) {
+        throw new CliError('usage: procfuse faults status|reload <mountpoint>', EXIT_USAGE);
+      }
+      let answer: unknown;
+      try {
+        answer = await queryFaultControl(path.resolve(mnt), sub);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+      process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+      return (answer as { error?: string }).error ? 1 : 0;
+    }
     default:
       throw new CliError(`unknown command '${cmd}' (try procfuse --help)`, EXIT_USAGE);
   }

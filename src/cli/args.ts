@@ -1,4 +1,5 @@
 /** Command-line parsing and help text for `procfuse` (pure). */
+import path from 'node:path';
 import { DEFAULT_MOUNT_OPTIONS, parseProcOptions, type ProcMountOptions } from './proc-options';
 
 export const EXIT_OK = 0;
@@ -50,6 +51,11 @@ commands:
          subset=pid                only process directories, self, thread-self
                                  mount(8)/fstab options such as rw, nosuid,
                                  nodev, noexec, defaults, nofail are accepted
+      --faults FILE              make chosen mem and maps reads misbehave as the
+                                 kernel can (EIO, short reads, zeros, EOF, delay;
+                                 hidden, truncated or torn maps): JSON rules, see
+                                 docs/faults.md. Reloaded when FILE changes and on
+                                 SIGHUP (which then does not unmount)
   run [--keep-mount] [mount options] -- <command> [args...]
                                  run a command with procfuse as its /proc: mount
                                  on a temporary directory (served by a daemon
@@ -62,6 +68,9 @@ commands:
                                  the command exits (prints where; stop it with
                                  procfuse unmount)
   unmount <mountpoint>           unmount (the daemon then exits)
+  faults status <mountpoint>     the fault rules in force and their hit counts
+                                 (JSON)
+  faults reload <mountpoint>     re-read the mount's --faults file now
   access <caller-pid> <target-pid> [--mode attach-fscreds|read-fscreds|
          attach-realcreds|read-realcreds]
                                  print the ptrace access decision and its rule
@@ -92,6 +101,8 @@ export interface MountOptions {
   policy?: string;
   /** -o: the view (pidns=) and procfs options (hidepid=, gid=, subset=) */
   proc: ProcMountOptions;
+  /** --faults: the rules file (absolute path) */
+  faults?: string;
   /** internal: the fd a daemon child reports readiness on */
   readyFd?: number;
   /** internal: a pipe whose end (the parent died or closed it) stops the daemon */
@@ -186,6 +197,9 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
       case '-o':
       case '--options':
         opts.proc = procOptions(value());
+        break;
+      case '--faults':
+        opts.faults = path.resolve(value());
         break;
       case '--ready-fd':
         opts.readyFd = int(3, 1000);
