@@ -54,7 +54,8 @@ async function main(argv: string[]): Promise<number> {
         throw new CliError((e as Error).message);
       }
       process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
-      return (answer as { error?: string }).error ? 1 : 0;
+      // status reports a rejected reload in its error field; reload fails on it.
+      return sub === 'reload' && (answer as { error?: string }).error ? 1 : 0;
     }
     default:
       throw new CliError(`unknown command '${cmd}' (try procfuse --help)`, EXIT_USAGE);
