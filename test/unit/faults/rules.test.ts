@@ -18,7 +18,13 @@ const doc = (rules: unknown[]): string => JSON.stringify({ version: 1, rules });
 
 function facts(over: { callerPid?: number; callerTgid?: number; targetTgid?: number; comm?: string } = {}): OpenFacts {
   return {
-    caller: { pid: over.callerPid ?? 10, uid: 0, tgid: () => over.callerTgid ?? over.callerPid ?? 10, comm: () => 'gdb' },
+    caller: {
+      pid: over.callerPid ?? 10,
+      uid: 0,
+      tgid: () => over.callerTgid ?? over.callerPid ?? 10,
+      viewTgid: () => (over.callerPid === 0 ? undefined : (over.callerTgid ?? over.callerPid ?? 10)),
+      comm: () => 'gdb',
+    },
     target: { tgid: over.targetTgid ?? 20, tid: over.targetTgid ?? 20, comm: () => over.comm ?? 'target', uid: () => 1000 },
   };
 }
