@@ -7,11 +7,12 @@ import path from 'node:path';
 import createDebug from 'debug';
 
 import { accessCommand } from '../src/cli/access';
-import { argsBeforeDoubleDash, CliError, EXIT_USAGE, HELP, parseMountArgs, parseRunArgs } from '../src/cli/args';
+import { argsBeforeDoubleDash, CliError, EXIT_USAGE, HELP, parseMountArgs, parseRunArgs, parseSnapshotArgs } from '../src/cli/args';
 import { mountCommand } from '../src/cli/mount';
 import { runCommand } from '../src/cli/run';
 import { unmountCommand } from '../src/cli/unmount';
 import { queryFaultControl } from '../src/faults/control';
+import { takeSnapshot } from '../src/snapshot/take';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -42,6 +43,18 @@ async function main(argv: string[]): Promise<number> {
       return unmountCommand(rest[0]!);
     case 'access':
       return accessCommand(rest);
+    case 'snapshot': {
+      const a = parseSnapshotArgs(rest);
+      let m;
+      try {
+        m = takeSnapshot(a);
+      } catch (e) {
+        throw new CliError(`snapshot ${a.pid}: ${(e as Error).message}`);
+      }
+      const bytes = m.regions.reduce((n, r) => n + Number(BigInt(r.end) - BigInt(r.start)), 0);
+      process.stderr.write(`procfuse: recorded process ${m.pid} (${m.threads.length} threads, ${m.regions.length} memory runs, ${bytes} bytes) in ${a.out}\n`);
+      return 0;
+    }
     case 'faults': {
       const [sub, mnt, ...extra] = rest;
       if ((sub !== 'status' && sub !== 'reload') || mnt === undefined || extra.length > 0) {

@@ -44,17 +44,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <thread>
 #include <unordered_map>
 
 namespace procfuse {
 namespace {
+
+constexpr long kProcSuperMagic = 0x9fa0;  // include/uapi/linux/magic.h PROC_SUPER_MAGIC
 
 // A read of one byte of the task's stat through an fd opened from the task's
 // directory: procfs binds the fd to the struct pid of that directory, and
@@ -98,12 +102,33 @@ MemReader* MemReader::Open(const char* task_dir, bool writable, int* err) {
   do {
     memfd = openat(dirfd, "mem", (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   } while (memfd < 0 && errno == EINTR);
-  close(dirfd);
   if (memfd < 0) {
     *err = errno == ENOENT ? ESRCH : errno;
+    close(dirfd);
     close(statfd);
     return nullptr;
   }
+  // A mem that is not on procfs is a snapshot's index (procfuse mount --replay).
+  struct statfs sfs;
+  if (fstatfs(memfd, &sfs) == 0 && sfs.f_type != kProcSuperMagic) {
+    if (writable) {
+      *err = EROFS;  // a recorded address space cannot be written
+      close(dirfd);
+      close(memfd);
+      close(statfd);
+      return nullptr;
+    }
+    auto* r = new MemReader(false, statfd, memfd);
+    int e = r->LoadReplay(dirfd);
+    close(dirfd);
+    if (e != 0) {
+      delete r;
+      *err = e;
+      return nullptr;
+    }
+    return r;
+  }
+  close(dirfd);
   // The task was not reaped before the mem fd existed, so its number was never
   // freed in between (free_pid only runs once no task uses the struct pid), and
   // the pinned mm is that task's.
@@ -116,13 +141,77 @@ MemReader* MemReader::Open(const char* task_dir, bool writable, int* err) {
   return new MemReader(writable, statfd, memfd);
 }
 
+// Index format (docs/snapshots.md): a first line
+//   procfuse-mem-snapshot 1 <data file, relative to the task directory>
+// then one line per recorded run of pages: "<start> <end> <offset>" in hex.
+int MemReader::LoadReplay(int task_dir_fd) {
+  std::string text;
+  char chunk[65536];
+  for (off_t off = 0;;) {
+    ssize_t n = pread(memfd_, chunk, sizeof chunk, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+    off += n;
+  }
+  size_t eol = text.find('\n');
+  char data_name[4096];
+  unsigned version = 0;
+  if (eol == std::string::npos || eol >= sizeof data_name ||
+      sscanf(text.substr(0, eol).c_str(), "procfuse-mem-snapshot %u %4095s", &version, data_name) != 2 || version != 1) {
+    return EINVAL;
+  }
+  for (size_t pos = eol + 1; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ReplayRegion r{};
+    unsigned long long a, b, o;
+    if (sscanf(text.substr(pos, end - pos).c_str(), "%llx %llx %llx", &a, &b, &o) == 3 && a < b) {
+      r.start = a;
+      r.end = b;
+      r.offset = o;
+      replay_.push_back(r);
+    }
+    pos = end + 1;
+  }
+  std::sort(replay_.begin(), replay_.end(), [](const ReplayRegion& x, const ReplayRegion& y) { return x.start < y.start; });
+  datafd_ = openat(task_dir_fd, data_name, O_RDONLY | O_CLOEXEC);
+  return datafd_ < 0 ? errno : 0;
+}
+
+// As mem_rw: copy while the pages are "mapped" (recorded), stop at the first
+// that is not; EIO if that was the first byte.
+ssize_t MemReader::ReplayRead(uint64_t addr, char* buf, size_t len) {
+  size_t copied = 0;
+  while (copied < len) {
+    uint64_t a = addr + copied;
+    auto it = std::upper_bound(replay_.begin(), replay_.end(), a,
+                               [](uint64_t v, const ReplayRegion& r) { return v < r.start; });
+    if (it == replay_.begin()) break;
+    --it;
+    if (a >= it->end) break;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(len - copied, it->end - a));
+    ssize_t got;
+    do {
+      got = pread(datafd_, buf + copied, n, static_cast<off_t>(it->offset + (a - it->start)));
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) break;
+    copied += static_cast<size_t>(got);
+    if (static_cast<size_t>(got) < n) break;
+  }
+  return copied > 0 ? static_cast<ssize_t>(copied) : -EIO;
+}
+
 MemReader::~MemReader() {
+  if (datafd_ >= 0) close(datafd_);
   if (statfd_ >= 0) close(statfd_);
   if (memfd_ >= 0) close(memfd_);
 }
 
 ssize_t MemReader::Transfer(uint64_t addr, char* rbuf, const char* wbuf, size_t len) {
   if (len == 0) return 0;  // vfs_read/vfs_write: nothing to do (SPEC-27)
+  if (datafd_ >= 0) return wbuf != nullptr ? -EBADF : ReplayRead(addr, rbuf, len);
   ssize_t n;
   if (addr <= static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
     do {

@@ -121,6 +121,17 @@ class MemReader {
   ssize_t Transfer(uint64_t addr, char* rbuf, const char* wbuf, size_t len);
   ssize_t ReadWithFault(uint64_t addr, char* buf, size_t len);
 
+  // --replay: <task dir>/mem is not procfs but a snapshot's index (docs/snapshots.md):
+  // reads copy recorded bytes, as mem_rw would copy mapped pages.
+  struct ReplayRegion {
+    uint64_t start, end, offset;  // [start, end) is at `offset` in the data file
+  };
+  // Reads the index from memfd_; opens the data file relative to task_dir_fd.
+  int LoadReplay(int task_dir_fd);
+  ssize_t ReplayRead(uint64_t addr, char* buf, size_t len);
+  std::vector<ReplayRegion> replay_;  // sorted by start, disjoint
+  int datafd_ = -1;                   // >= 0: this handle replays a snapshot
+
   bool writable_;
   int statfd_;  // <task dir>/stat: liveness, bound to the task the directory named
   int memfd_;  // <task dir>/mem, pins the mm of open time (proc_mem_open)

@@ -16,7 +16,7 @@ cc -O0 -g -fno-omit-frame-pointer -o "$bin" "$here/target.c" || exit 1
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q ready "$work/target.out" && break; sleep 0.1; done
-frame=$(sed -n 's/^ready outer_frame=//p' "$work/target.out")
+frame=$(sed -n 's/^ready outer_frame=\([^ ]*\).*/\1/p' "$work/target.out")
 [ -n "$frame" ] || { echo "FAIL: target did not start"; exit 1; }
 # From the page holding outer's frame to the top of the stack.
 top=$(awk '$6 == "[stack]" { split($1, r, "-"); print "0x" r[2] }' "/proc/$pid/maps")

@@ -10,8 +10,13 @@
 
 static volatile char *outer_frame;
 
+void middle(void);
+void outer(void);
+int main(void);
+
 __attribute__((noinline)) void leaf(void) {
-  printf("ready outer_frame=%p\n", (void *)outer_frame);
+  printf("ready outer_frame=%p leaf=%p middle=%p outer=%p main=%p\n", (void *)outer_frame, (void *)leaf,
+         (void *)middle, (void *)outer, (void *)main);
   fflush(stdout);
   for (;;) pause();
 }

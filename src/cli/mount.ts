@@ -12,6 +12,8 @@ import { hasCode } from '../fuse/errno';
 import { parsePolicy, PolicyError, type Policy } from '../policy/policy-file';
 import { ProcfuseSession } from '../fuse/session';
 import type { YamaScope } from '../policy/access';
+import { HostProc } from '../host/host-proc';
+import { readManifest } from '../snapshot/format';
 import { RootDir } from '../tree/root-dir';
 import { openProcfs, Views } from '../view/views';
 import { serveFaultControl } from '../faults/control';
@@ -106,6 +108,7 @@ export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe
   const o = formatProcOptions(opts.proc);
   if (o) args.push('-o', o);
   if (opts.faults !== undefined) args.push('--faults', opts.faults);
+  if (opts.replay !== undefined) args.push('--replay', opts.replay);
   if (lifeline) args.push('--lifeline-fd', '4');
   const child = spawn(process.execPath, args, {
     detached: true,
@@ -174,6 +177,17 @@ function serve(opts: MountOptions, abs: string): void {
       throw e;
     }
   }
+  let replay: HostProc | undefined;
+  if (opts.replay !== undefined) {
+    if (opts.proc.pidns.kind !== 'default') throw new CliError('--replay serves one recorded process: it takes no pidns=', EXIT_USAGE);
+    try {
+      const m = readManifest(opts.replay);
+      say(`replaying process ${m.pid} recorded ${m.takenAt} (kernel ${m.kernel})`);
+    } catch (e) {
+      throw new CliError(`--replay: ${(e as Error).message}`, EXIT_USAGE);
+    }
+    replay = new HostProc(path.join(opts.replay, 'proc'));
+  }
   let views: Views;
   try {
     views = new Views(
@@ -183,6 +197,7 @@ function serve(opts: MountOptions, abs: string): void {
         access: opts.yamaScope === undefined ? {} : { yamaScope: opts.yamaScope as YamaScope },
         options: { hidepid: opts.proc.hidepid, gid: opts.proc.gid, subsetPid: opts.proc.subsetPid },
         ...(faults ? { faults } : {}),
+        ...(replay ? { replay } : {}),
       },
       opts.proc.pidns,
     );

@@ -35,6 +35,8 @@ export interface MountContext {
   readonly options: ProcOptions;
   /** --faults: rules compiled into mem handles at open, applied to maps at read */
   readonly faults?: FaultHooks;
+  /** --replay: a snapshot's proc/ directory, the procfs of the only view */
+  readonly replay?: HostProc;
 }
 
 export class View {
