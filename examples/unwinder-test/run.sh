@@ -14,7 +14,13 @@ cc -O0 -g -fno-omit-frame-pointer -o "$bin" "$here/target.c" || exit 1
 
 "$bin" > "$work/target.out" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  for m in live replay; do
+    grep -q " $work/$m " /proc/mounts && "${procfuse[@]}" unmount "$work/$m" >/dev/null 2>&1
+  done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"
+}
+trap cleanup EXIT
 for _ in $(seq 100); do grep -q ready "$work/target.out" && break; sleep 0.1; done
 frame=$(sed -n 's/^ready outer_frame=\([^ ]*\).*/\1/p' "$work/target.out")
 [ -n "$frame" ] || { echo "FAIL: target did not start"; exit 1; }
@@ -72,6 +78,26 @@ out=$("${procfuse[@]}" run --faults "$work/rules.json" -- eu-stack -p "$pid" 2>&
 expect eu-hide "$out" '^#1 +0x[0-9a-f]+$' ' leaf$'
 # eu-stack reports the frames it could not map with status 1; a crash would be >= 128.
 [ "$rc" -lt 128 ] || { echo "FAIL (eu-hide): eu-stack died with $rc"; fail=1; }
+
+echo "== a snapshot of the target, replayed: symbolize against the live process and against the replay"
+# gdb and eu-stack need a live process to ptrace; a symbolizer that reads
+# <proc>/<pid>/maps and mem (examples/symbolize, glog's method) does not.
+cc -O1 -g -o "$work/symbolize" "$root/examples/symbolize/symbolize.c" || exit 1
+"${procfuse[@]}" snapshot "$pid" -o "$work/snap" || { echo "FAIL: snapshot"; exit 1; }
+pcs=$(sed -n 's/^ready outer_frame=[^ ]* //p' "$work/target.out" | sed 's/[a-z_]*=//g')
+pcs="$pcs $(sed -n 's/.*"pc": "\(0x[0-9a-f]*\)".*/\1/p' "$work/snap/snapshot.json" | head -1)"
+for m in live replay; do
+  mkdir -p "$work/$m" "$work/$m-proc"
+  if [ "$m" = live ]; then "${procfuse[@]}" mount "$work/$m" >/dev/null 2>&1
+  else "${procfuse[@]}" mount --replay "$work/snap" "$work/$m" >/dev/null 2>&1; fi
+  ln -s "$work/$m/$pid" "$work/$m-proc/self"
+  # shellcheck disable=SC2086
+  "$work/symbolize" "$work/$m-proc" $pcs > "$work/$m.txt"
+  "${procfuse[@]}" unmount "$work/$m" >/dev/null 2>&1
+done
+echo "-- live"; cat "$work/live.txt"; echo "-- replay"; cat "$work/replay.txt"
+expect symbolize "$(cat "$work/live.txt")" 'leaf\+0x0'
+cmp -s "$work/live.txt" "$work/replay.txt" || { echo "FAIL (replay): the symbolizer's output differs"; fail=1; }
 
 [ "$fail" = 0 ] && echo "OK"
 exit "$fail"

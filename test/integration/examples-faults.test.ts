@@ -54,7 +54,7 @@ describe.skipIf(!canMount() || !haveGlog)('examples/crash-symbolize', () => {
 });
 
 describe.skipIf(!canMount() || !have('gdb') || !have('eu-stack'))('examples/unwinder-test', () => {
-  test('gdb bt: partial under stack EIO, unchanged under page-boundary short reads, stops at "exit"; eu-stack loses names with its maps entries hidden', { timeout: 300_000 }, () => {
+  test('gdb bt: partial under stack EIO, unchanged under page-boundary short reads, stops at "exit"; eu-stack loses names with its maps entries hidden; a replayed snapshot symbolizes as the live process', { timeout: 300_000 }, () => {
     const { status, out } = runExample('examples/unwinder-test/run.sh');
     const plain = section(out, 'gdb bt, no faults');
     expect(plain).toMatch(/ leaf \(\)[\s\S]* middle \(\)[\s\S]* outer \(\)[\s\S]* main \(\)/);
@@ -71,6 +71,11 @@ describe.skipIf(!canMount() || !have('gdb') || !have('eu-stack'))('examples/unwi
     const hidden = section(out, 'eu-stack, maps without');
     expect(hidden).not.toMatch(/ leaf\n/);
     expect(hidden).toMatch(/#1 +0x[0-9a-f]+\n/);
+    // The replayed snapshot symbolizes as the live process did.
+    const replay = section(out, 'a snapshot of the target, replayed');
+    const [liveOut, replayOut] = replay.split('-- replay');
+    expect(liveOut).toMatch(/leaf\+0x0[\s\S]*middle\+0x0[\s\S]*outer\+0x0[\s\S]*main\+0x0/);
+    expect(replayOut!.replace(/^\n/, '').trim()).toBe(liveOut!.split('-- live\n')[1]!.trim());
     expect(status, out).toBe(0);
   });
 });
