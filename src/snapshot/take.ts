@@ -151,6 +151,9 @@ export function takeSnapshot(opts: SnapshotOptions): SnapshotManifest {
       }
       threads.push({ tid, sp: regs ? `0x${regs.sp.toString(16)}` : null, pc: regs ? `0x${regs.pc.toString(16)}` : null });
     }
+    // /proc/<tid> resolves for every thread, though only the leader is listed
+    // (proc_pid_lookup vs proc_pid_readdir): a link, which the replay does not list.
+    for (const t of threads) if (t.tid !== pid) fs.symlinkSync(path.join(String(pid), 'task', String(t.tid)), path.join(opts.out, 'proc', String(t.tid)));
     // The system-wide /proc/stat: its btime dates the process's start time.
     copyIfReadable(path.join(proc, 'stat'), path.join(opts.out, 'proc', 'stat'));
 

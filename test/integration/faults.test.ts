@@ -253,7 +253,7 @@ describe.skipIf(!canMount())('maps fault rules through the mount', () => {
         ],
       }),
     );
-    mount = await startMount(['--faults', rules]);
+    mount = await startMount(['--faults', rules, '--debug']);
   }, 60_000);
 
   afterAll(async () => {
@@ -262,7 +262,7 @@ describe.skipIf(!canMount())('maps fault rules through the mount', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('hide removes exactly the selected entries; truncate keeps the first N lines; other lines are the host bytes', T, () => {
+  test('hide removes exactly the selected entries; truncate keeps the first N lines; other lines are the host bytes', T, async () => {
     const pa = a.info.pid as number;
     const pb = b.info.pid as number;
     const hostA = mapsLines(pa);
@@ -285,6 +285,10 @@ describe.skipIf(!canMount())('maps fault rules through the mount', () => {
     expect(hostC.slice(1).filter(isHeader).length).toBeGreaterThan(1);
     // Other files of the same process are untouched.
     expect(fs.readFileSync(`${mount.dir}/${pa}/smaps`, 'latin1')).toMatch(/\[stack\]/);
+    // Logged under procfuse:faults, naming the rule.
+    const logged = new RegExp(`procfuse:faults maps of ${pa} read by pid \\d+: hide-stack`);
+    await waitFor(() => logged.test(mount.log()), 'the daemon to log the maps rule');
+    expect(mount.log()).toMatch(/procfuse:faults .*loaded .*hide-stack=maps:hide/);
   });
 });
 

@@ -13,6 +13,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
+import { addr, killAllTargets, startTarget } from '../helpers/c-programs';
 import { readPath } from '../helpers/mem-io';
 import { canMount, CLI, startMount, type Mount } from '../helpers/with-mount';
 
@@ -157,5 +158,32 @@ describe.skipIf(!canMount())('snapshot and replay', () => {
     expect(readPath(`${replayFaulted.dir}/${pid}/mem`, sp - (sp % PAGE), 64)).toBe('EIO');
     const exeStart = BigInt(`0x${liveMaps.toString('latin1').split('-')[0]}`);
     expect(readPath(`${replayFaulted.dir}/${pid}/mem`, exeStart, 64)).toEqual((liveBytes.get('exe-header') as Buffer).subarray(0, 64));
+  });
+});
+
+describe.skipIf(!canMount())('snapshot of a multi-threaded process', () => {
+  test('each thread\'s stack is recorded: its patterned buffer reads the same through task/<tid>/mem of the replay', { timeout: 120_000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-snapshot-'));
+    let replay: Mount | undefined;
+    try {
+      const t = await startTarget('mem_target', ['--threads', '3']);
+      const pid = t.info.pid as number;
+      const threads = t.info.threads as Array<{ tid: number; buf: string; len: number }>;
+      expect(threads).toHaveLength(3);
+      const live = threads.map((th) => readPath(`/proc/${pid}/task/${th.tid}/mem`, addr(th.buf), th.len));
+      execFileSync(process.execPath, [CLI, 'snapshot', String(pid), '-o', path.join(dir, 'snap')], { timeout: 60_000, stdio: 'pipe' });
+      const m = JSON.parse(fs.readFileSync(path.join(dir, 'snap', 'snapshot.json'), 'utf8')) as Manifest;
+      expect(m.threads.map((x) => x.tid).sort()).toEqual([pid, ...threads.map((th) => th.tid)].sort());
+      replay = await startMount(['--replay', path.join(dir, 'snap')]);
+      expect(fs.readdirSync(`${replay.dir}/${pid}/task`).map(Number).sort()).toEqual(m.threads.map((x) => x.tid).sort());
+      threads.forEach((th, i) => {
+        expect(Buffer.isBuffer(live[i]) && live[i]!.length).toBe(th.len);
+        expect(readPath(`${replay!.dir}/${pid}/task/${th.tid}/mem`, addr(th.buf), th.len)).toEqual(live[i]);
+      });
+    } finally {
+      await replay?.stop();
+      await killAllTargets();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
