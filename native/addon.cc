@@ -26,7 +26,31 @@ uint64_t ToAddress(const Napi::Value& v) {
   return static_cast<uint64_t>(v.ToNumber().Int64Value());
 }
 
-// memOpen(taskDir, writable): open(taskDir) + openat(stat) + openat(mem) -> handle id.
+// The fault plan JS compiled for one open (src/faults/compile.ts): JS has
+// validated every field, so this only converts.
+std::unique_ptr<FaultTable> ToFaultTable(const Napi::Object& plan) {
+  auto counters = FaultCounters::Find(HandleId(plan.Get("counters")));
+  Napi::Array list = plan.Get("entries").As<Napi::Array>();
+  std::vector<FaultEntry> entries;
+  entries.reserve(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Object o = list.Get(i).As<Napi::Object>();
+    FaultEntry e;
+    e.start = ToAddress(o.Get("start"));
+    e.end = ToAddress(o.Get("end"));
+    e.action = static_cast<FaultAction>(o.Get("action").ToNumber().Uint32Value());
+    e.arg = static_cast<uint64_t>(o.Get("arg").ToNumber().Int64Value());
+    e.nth = o.Get("nth").ToNumber().Uint32Value();
+    e.after = o.Get("after").ToNumber().Uint32Value();
+    e.probability = o.Get("probability").ToNumber().DoubleValue();
+    e.seed = static_cast<uint64_t>(o.Get("seed").ToNumber().Int64Value());
+    e.rule = o.Get("rule").ToNumber().Uint32Value();
+    entries.push_back(e);
+  }
+  return std::make_unique<FaultTable>(std::move(entries), std::move(counters));
+}
+
+// memOpen(taskDir, writable, faults?): open(taskDir) + openat(stat) + openat(mem) -> handle id.
 Napi::Value MemOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].ToString().Utf8Value();
@@ -37,6 +61,7 @@ Napi::Value MemOpen(const Napi::CallbackInfo& info) {
     ThrowErrnoError(env, "memOpen", err);
     return env.Undefined();
   }
+  if (info.Length() > 2 && info[2].IsObject()) r->SetFaults(ToFaultTable(info[2].As<Napi::Object>()));
   uint64_t id = HandleTable::Global().Add(std::make_shared<MemHandle>(r));
   return Napi::Number::New(env, static_cast<double>(id));
 }
@@ -186,6 +211,33 @@ Napi::Value WriteAsJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
+// faultCounters(n) -> id of a block of n hit counters (one rules generation)
+Napi::Value FaultCountersNew(const Napi::CallbackInfo& info) {
+  size_t n = static_cast<size_t>(info[0].ToNumber().Uint32Value());
+  uint64_t id = FaultCounters::Register(std::make_shared<FaultCounters>(n));
+  return Napi::Number::New(info.Env(), static_cast<double>(id));
+}
+
+// faultHits(id) -> number[]: the counts so far (relaxed atomic loads)
+Napi::Value FaultHits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = FaultCounters::Find(HandleId(info[0]));
+  if (!c) {
+    ThrowErrnoError(env, "faultHits", ENOENT);
+    return env.Undefined();
+  }
+  std::vector<uint64_t> hits = c->Snapshot();
+  Napi::Array out = Napi::Array::New(env, hits.size());
+  for (size_t i = 0; i < hits.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(hits[i])));
+  return out;
+}
+
+// faultCountersDrop(id): forget a generation (open handles keep counting into it)
+Napi::Value FaultCountersDrop(const Napi::CallbackInfo& info) {
+  FaultCounters::Unregister(HandleId(info[0]));
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -200,6 +252,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nsChain", Napi::Function::New<NsChainJs>(env, "nsChain"));
   exports.Set("writeAs", Napi::Function::New<WriteAsJs>(env, "writeAs"));
   exports.Set("procfsInstance", Napi::Function::New<ProcfsInstanceJs>(env, "procfsInstance"));
+  exports.Set("faultCounters", Napi::Function::New<FaultCountersNew>(env, "faultCounters"));
+  exports.Set("faultHits", Napi::Function::New<FaultHits>(env, "faultHits"));
+  exports.Set("faultCountersDrop", Napi::Function::New<FaultCountersDrop>(env, "faultCountersDrop"));
   return exports;
 }
 

@@ -44,12 +44,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <limits>
+#include <string>
+#include <thread>
+#include <unordered_map>
 
 namespace procfuse {
 namespace {
+
+constexpr long kProcSuperMagic = 0x9fa0;  // include/uapi/linux/magic.h PROC_SUPER_MAGIC
 
 // A read of one byte of the task's stat through an fd opened from the task's
 // directory: procfs binds the fd to the struct pid of that directory, and
@@ -93,12 +102,33 @@ MemReader* MemReader::Open(const char* task_dir, bool writable, int* err) {
   do {
     memfd = openat(dirfd, "mem", (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   } while (memfd < 0 && errno == EINTR);
-  close(dirfd);
   if (memfd < 0) {
     *err = errno == ENOENT ? ESRCH : errno;
+    close(dirfd);
     close(statfd);
     return nullptr;
   }
+  // A mem that is not on procfs is a snapshot's index (procfuse mount --replay).
+  struct statfs sfs;
+  if (fstatfs(memfd, &sfs) == 0 && sfs.f_type != kProcSuperMagic) {
+    if (writable) {
+      *err = EROFS;  // a recorded address space cannot be written
+      close(dirfd);
+      close(memfd);
+      close(statfd);
+      return nullptr;
+    }
+    auto* r = new MemReader(false, statfd, memfd);
+    int e = r->LoadReplay(dirfd);
+    close(dirfd);
+    if (e != 0) {
+      delete r;
+      *err = e;
+      return nullptr;
+    }
+    return r;
+  }
+  close(dirfd);
   // The task was not reaped before the mem fd existed, so its number was never
   // freed in between (free_pid only runs once no task uses the struct pid), and
   // the pinned mm is that task's.
@@ -111,13 +141,77 @@ MemReader* MemReader::Open(const char* task_dir, bool writable, int* err) {
   return new MemReader(writable, statfd, memfd);
 }
 
+// Index format (docs/snapshots.md): a first line
+//   procfuse-mem-snapshot 1 <data file, relative to the task directory>
+// then one line per recorded run of pages: "<start> <end> <offset>" in hex.
+int MemReader::LoadReplay(int task_dir_fd) {
+  std::string text;
+  char chunk[65536];
+  for (off_t off = 0;;) {
+    ssize_t n = pread(memfd_, chunk, sizeof chunk, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+    off += n;
+  }
+  size_t eol = text.find('\n');
+  char data_name[4096];
+  unsigned version = 0;
+  if (eol == std::string::npos || eol >= sizeof data_name ||
+      sscanf(text.substr(0, eol).c_str(), "procfuse-mem-snapshot %u %4095s", &version, data_name) != 2 || version != 1) {
+    return EINVAL;
+  }
+  for (size_t pos = eol + 1; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ReplayRegion r{};
+    unsigned long long a, b, o;
+    if (sscanf(text.substr(pos, end - pos).c_str(), "%llx %llx %llx", &a, &b, &o) == 3 && a < b) {
+      r.start = a;
+      r.end = b;
+      r.offset = o;
+      replay_.push_back(r);
+    }
+    pos = end + 1;
+  }
+  std::sort(replay_.begin(), replay_.end(), [](const ReplayRegion& x, const ReplayRegion& y) { return x.start < y.start; });
+  datafd_ = openat(task_dir_fd, data_name, O_RDONLY | O_CLOEXEC);
+  return datafd_ < 0 ? errno : 0;
+}
+
+// As mem_rw: copy while the pages are "mapped" (recorded), stop at the first
+// that is not; EIO if that was the first byte.
+ssize_t MemReader::ReplayRead(uint64_t addr, char* buf, size_t len) {
+  size_t copied = 0;
+  while (copied < len) {
+    uint64_t a = addr + copied;
+    auto it = std::upper_bound(replay_.begin(), replay_.end(), a,
+                               [](uint64_t v, const ReplayRegion& r) { return v < r.start; });
+    if (it == replay_.begin()) break;
+    --it;
+    if (a >= it->end) break;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(len - copied, it->end - a));
+    ssize_t got;
+    do {
+      got = pread(datafd_, buf + copied, n, static_cast<off_t>(it->offset + (a - it->start)));
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) break;
+    copied += static_cast<size_t>(got);
+    if (static_cast<size_t>(got) < n) break;
+  }
+  return copied > 0 ? static_cast<ssize_t>(copied) : -EIO;
+}
+
 MemReader::~MemReader() {
+  if (datafd_ >= 0) close(datafd_);
   if (statfd_ >= 0) close(statfd_);
   if (memfd_ >= 0) close(memfd_);
 }
 
 ssize_t MemReader::Transfer(uint64_t addr, char* rbuf, const char* wbuf, size_t len) {
   if (len == 0) return 0;  // vfs_read/vfs_write: nothing to do (SPEC-27)
+  if (datafd_ >= 0) return wbuf != nullptr ? -EBADF : ReplayRead(addr, rbuf, len);
   ssize_t n;
   if (addr <= static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
     do {
@@ -146,6 +240,40 @@ ssize_t MemReader::Transfer(uint64_t addr, char* rbuf, const char* wbuf, size_t 
 }
 
 ssize_t MemReader::Read(uint64_t addr, char* buf, size_t len) {
+  if (faults_ && len > 0) return ReadWithFault(addr, buf, len);
+  return Transfer(addr, buf, nullptr, len);
+}
+
+// Each action produces an answer mem_rw itself can give (see docs/faults.md):
+// EIO only when the first byte is in the faulted range, else the short count up
+// to it (a read running into an unmapped page); 0 as after exit or exec.
+ssize_t MemReader::ReadWithFault(uint64_t addr, char* buf, size_t len) {
+  FaultTable::Decision d = faults_->Decide(addr, len);
+  if (d.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d.delay_ms));
+  const FaultEntry* e = d.entry;
+  if (e == nullptr) return Transfer(addr, buf, nullptr, len);
+  switch (e->action) {
+    case FaultAction::kEio:
+      if (addr >= e->start) return -EIO;
+      return Transfer(addr, buf, nullptr, static_cast<size_t>(e->start - addr));
+    case FaultAction::kShort: {
+      static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+      uint64_t n = e->arg != 0 ? e->arg : page - (addr % page);
+      return Transfer(addr, buf, nullptr, static_cast<size_t>(std::min<uint64_t>(n, len)));
+    }
+    case FaultAction::kZeros: {
+      ssize_t n = Transfer(addr, buf, nullptr, len);
+      if (n <= 0) return n;
+      uint64_t lo = std::max(addr, e->start);
+      uint64_t hi = std::min(addr + static_cast<uint64_t>(n), e->end);
+      if (lo < hi) memset(buf + (lo - addr), 0, static_cast<size_t>(hi - lo));
+      return n;
+    }
+    case FaultAction::kEof:
+      return 0;
+    case FaultAction::kDelay:
+      break;  // Decide never returns a delay entry as the decision
+  }
   return Transfer(addr, buf, nullptr, len);
 }
 
@@ -156,5 +284,103 @@ ssize_t MemReader::Write(uint64_t addr, const char* buf, size_t len) {
 }
 
 bool MemReader::Alive() const { return StatFdAlive(statfd_); }
+
+// ---- fault tables ----------------------------------------------------------
+
+namespace {
+
+std::mutex registry_mu;
+uint64_t registry_next = 1;
+std::unordered_map<uint64_t, std::shared_ptr<FaultCounters>>& Registry() {
+  static auto* r = new std::unordered_map<uint64_t, std::shared_ptr<FaultCounters>>();
+  return *r;
+}
+
+// splitmix64: a fixed, documented sequence for a given seed, so a rule with a
+// probability fires on the same reads in every run that reads in the same order.
+uint64_t NextRandom(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::vector<uint64_t> FaultCounters::Snapshot() const {
+  std::vector<uint64_t> out(hits_.size());
+  for (size_t i = 0; i < hits_.size(); i++) out[i] = hits_[i].load(std::memory_order_relaxed);
+  return out;
+}
+
+uint64_t FaultCounters::Register(std::shared_ptr<FaultCounters> c) {
+  std::lock_guard<std::mutex> lock(registry_mu);
+  uint64_t id = registry_next++;
+  Registry()[id] = std::move(c);
+  return id;
+}
+
+std::shared_ptr<FaultCounters> FaultCounters::Find(uint64_t id) {
+  std::lock_guard<std::mutex> lock(registry_mu);
+  auto it = Registry().find(id);
+  return it == Registry().end() ? nullptr : it->second;
+}
+
+void FaultCounters::Unregister(uint64_t id) {
+  std::lock_guard<std::mutex> lock(registry_mu);
+  Registry().erase(id);  // handles that still hold the counters keep them alive
+}
+
+FaultTable::FaultTable(std::vector<FaultEntry> entries, std::shared_ptr<FaultCounters> counters)
+    : entries_(std::move(entries)), counters_(std::move(counters)) {
+  std::stable_sort(entries_.begin(), entries_.end(),
+                   [](const FaultEntry& a, const FaultEntry& b) { return a.start < b.start; });
+  uint32_t rules = 0;
+  for (const FaultEntry& e : entries_) rules = std::max(rules, e.rule + 1);
+  state_.resize(rules);
+  for (const FaultEntry& e : entries_) state_[e.rule].rng = e.seed;
+}
+
+FaultTable::Decision FaultTable::Decide(uint64_t addr, size_t len) {
+  Decision d;
+  uint64_t hi = addr + len < addr ? std::numeric_limits<uint64_t>::max() : addr + len;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (eof_ != nullptr) {
+    // The mm is "gone" for this handle: every read is 0, as mem_rw after exit.
+    d.entry = eof_;
+    return d;
+  }
+  // Entries that overlap [addr, hi): start < hi (a prefix of the sorted table)
+  // and end > addr. Of those, each rule is asked once, in rule order.
+  auto last = std::lower_bound(entries_.begin(), entries_.end(), hi,
+                               [](const FaultEntry& e, uint64_t v) { return e.start < v; });
+  std::vector<const FaultEntry*> hits;
+  for (auto it = entries_.begin(); it != last; ++it) {
+    if (it->end > addr) hits.push_back(&*it);
+  }
+  std::stable_sort(hits.begin(), hits.end(), [](const FaultEntry* a, const FaultEntry* b) { return a->rule < b->rule; });
+  uint32_t prev_rule = std::numeric_limits<uint32_t>::max();
+  for (const FaultEntry* e : hits) {
+    if (e->rule == prev_rule) continue;  // one rule, several of its ranges: one read
+    prev_rule = e->rule;
+    State& st = state_[e->rule];
+    st.seen++;
+    if (e->nth != 0 && st.seen != e->nth) continue;
+    if (st.seen <= e->after) continue;
+    if (e->probability < 1.0) {
+      double u = static_cast<double>(NextRandom(&st.rng) >> 11) / 9007199254740992.0;  // [0, 1)
+      if (u >= e->probability) continue;
+    }
+    if (counters_) counters_->Hit(e->rule);
+    if (e->action == FaultAction::kDelay) {
+      d.delay_ms += e->arg;
+      continue;
+    }
+    if (e->action == FaultAction::kEof) eof_ = e;
+    d.entry = e;
+    return d;
+  }
+  return d;
+}
 
 }  // namespace procfuse

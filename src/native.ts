@@ -94,6 +94,32 @@ export interface NativeTaskCreds {
   userNs: string | null;
 }
 
+/** native/mem_reader.h FaultAction */
+export const FAULT_ACTION = { eio: 1, short: 2, zeros: 3, eof: 4, delay: 5 } as const;
+
+/** One address range of a compiled rule (native/mem_reader.h FaultEntry). */
+export interface NativeFaultEntry {
+  start: bigint;
+  /** exclusive */
+  end: bigint;
+  action: (typeof FAULT_ACTION)[keyof typeof FAULT_ACTION];
+  /** short: bytes (0 = to the next page boundary); delay: milliseconds */
+  arg: number;
+  /** 1-based; 0 = every read */
+  nth: number;
+  after: number;
+  probability: number;
+  seed: number;
+  /** rule index: hit counter and precedence (lower wins) */
+  rule: number;
+}
+
+export interface NativeFaultPlan {
+  /** id from faultCounters */
+  counters: number;
+  entries: NativeFaultEntry[];
+}
+
 export interface NativeBinding {
   FuseSession: new (
     mountpoint: string,
@@ -102,9 +128,17 @@ export interface NativeBinding {
   ) => NativeFuseSession;
   /**
    * open(taskDir) + openat(stat) + openat(mem, O_RDONLY|O_RDWR): a handle bound to
-   * the mm of the task that taskDir (<procfs>/<n> or <procfs>/<tgid>/task/<tid>) names
+   * the mm of the task that taskDir (<procfs>/<n> or <procfs>/<tgid>/task/<tid>) names.
+   * With `faults`, its reads apply those compiled rules on the FUSE thread
+   * (native/mem_reader.cc FaultTable).
    */
-  memOpen(taskDir: string, writable: boolean): number;
+  memOpen(taskDir: string, writable: boolean, faults?: NativeFaultPlan): number;
+  /** a block of n hit counters for one generation of fault rules; returns its id */
+  faultCounters(n: number): number;
+  /** the hit counts of a counters block, by rule index */
+  faultHits(id: number): number[];
+  /** forgets a counters block (handles opened under it keep counting into it) */
+  faultCountersDrop(id: number): void;
   /** a pread of the task's stat fd succeeds: not reaped */
   memAlive(handle: number): boolean;
   /** mem_rw semantics: bytes (short at a hole, empty when the mm is gone); throws EIO */

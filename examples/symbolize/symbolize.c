@@ -173,7 +173,15 @@ __attribute__((noinline)) static void crash_handler(const char *proc) {
   fflush(stdout);
 }
 
+/* symbolize [PROC [PC...]]: with PCs, symbolize those instead, against
+ * PROC/self: a directory whose `self` links to <mount>/<pid> symbolizes another
+ * process (or a replayed snapshot, docs/snapshots.md) the same way. */
 int main(int argc, char **argv) {
+  if (argc > 2) {
+    printf("*** Check failure stack trace: ***\n");
+    for (int i = 2; i < argc; i++) symbolize(argv[1], (uintptr_t)strtoull(argv[i], NULL, 0));
+    return 0;
+  }
   crash_handler(argc > 1 ? argv[1] : "/proc");
   return 0;
 }

@@ -1,4 +1,5 @@
 /** Command-line parsing and help text for `procfuse` (pure). */
+import path from 'node:path';
 import { DEFAULT_MOUNT_OPTIONS, parseProcOptions, type ProcMountOptions } from './proc-options';
 
 export const EXIT_OK = 0;
@@ -50,6 +51,13 @@ commands:
          subset=pid                only process directories, self, thread-self
                                  mount(8)/fstab options such as rw, nosuid,
                                  nodev, noexec, defaults, nofail are accepted
+      --faults FILE              make chosen mem and maps reads misbehave as the
+                                 kernel can (EIO, short reads, zeros, EOF, delay;
+                                 hidden, truncated or torn maps): JSON rules, see
+                                 docs/faults.md. Reloaded when FILE changes and on
+                                 SIGHUP (which then does not unmount)
+      --replay DIR               serve the process recorded by procfuse snapshot
+                                 in DIR (mem: recorded bytes, EIO elsewhere)
   run [--keep-mount] [mount options] -- <command> [args...]
                                  run a command with procfuse as its /proc: mount
                                  on a temporary directory (served by a daemon
@@ -62,6 +70,16 @@ commands:
                                  the command exits (prints where; stop it with
                                  procfuse unmount)
   unmount <mountpoint>           unmount (the daemon then exits)
+  snapshot <pid> -o <dir> [--environ] [--all-memory] [--max-bytes N]
+         [--header-bytes N]      record what an unwinder needs of a process
+                                 (maps, status, stat, auxv, cmdline, exe/cwd,
+                                 thread stacks, ELF headers, vDSO; --environ and
+                                 --all-memory up to --max-bytes, default 256 MiB)
+                                 while it is stopped (SIGSTOP, then SIGCONT);
+                                 format: docs/snapshots.md
+  faults status <mountpoint>     the fault rules in force and their hit counts
+                                 (JSON)
+  faults reload <mountpoint>     re-read the mount's --faults file now
   access <caller-pid> <target-pid> [--mode attach-fscreds|read-fscreds|
          attach-realcreds|read-realcreds]
                                  print the ptrace access decision and its rule
@@ -92,6 +110,10 @@ export interface MountOptions {
   policy?: string;
   /** -o: the view (pidns=) and procfs options (hidepid=, gid=, subset=) */
   proc: ProcMountOptions;
+  /** --faults: the rules file (absolute path) */
+  faults?: string;
+  /** --replay: serve the process recorded in this snapshot directory (absolute) */
+  replay?: string;
   /** internal: the fd a daemon child reports readiness on */
   readyFd?: number;
   /** internal: a pipe whose end (the parent died or closed it) stops the daemon */
@@ -187,6 +209,12 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
       case '--options':
         opts.proc = procOptions(value());
         break;
+      case '--faults':
+        opts.faults = path.resolve(value());
+        break;
+      case '--replay':
+        opts.replay = path.resolve(value());
+        break;
       case '--ready-fd':
         opts.readyFd = int(3, 1000);
         break;
@@ -231,4 +259,47 @@ export function parseRunArgs(args: string[]): RunOptions {
 export function argsBeforeDoubleDash(args: string[]): string[] {
   const dash = args.indexOf('--');
   return dash < 0 ? args : args.slice(0, dash);
+}
+
+export interface SnapshotArgs {
+  pid: number;
+  out: string;
+  environ: boolean;
+  allMemory: boolean;
+  maxBytes: number;
+  headerBytes: number;
+}
+
+export const SNAPSHOT_USAGE =
+  'usage: procfuse snapshot <pid> -o <dir> [--environ] [--all-memory] [--max-bytes N] [--header-bytes N]';
+
+export function parseSnapshotArgs(args: string[]): SnapshotArgs {
+  const out: Partial<SnapshotArgs> = { environ: false, allMemory: false, maxBytes: 256 << 20, headerBytes: 65536 };
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new CliError(`snapshot: ${a} needs a value`, EXIT_USAGE);
+      return v;
+    };
+    const int = (lo: number, hi: number): number => {
+      const v = value();
+      if (!/^[0-9]+$/.test(v) || Number(v) < lo || Number(v) > hi) {
+        throw new CliError(`snapshot: ${a} takes a whole number from ${lo} to ${hi}, not '${v}'`, EXIT_USAGE);
+      }
+      return Number(v);
+    };
+    if (a === '-o' || a === '--output') out.out = path.resolve(value());
+    else if (a === '--environ') out.environ = true;
+    else if (a === '--all-memory') out.allMemory = true;
+    else if (a === '--max-bytes') out.maxBytes = int(4096, Number.MAX_SAFE_INTEGER);
+    else if (a === '--header-bytes') out.headerBytes = int(64, 1 << 24);
+    else if (a.startsWith('-')) throw new CliError(`snapshot: unknown option '${a}'\n${SNAPSHOT_USAGE}`, EXIT_USAGE);
+    else positional.push(a);
+  }
+  if (positional.length !== 1 || !/^[1-9][0-9]*$/.test(positional[0]!) || out.out === undefined) {
+    throw new CliError(SNAPSHOT_USAGE, EXIT_USAGE);
+  }
+  return { ...(out as SnapshotArgs), pid: Number(positional[0]) };
 }

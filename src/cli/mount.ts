@@ -12,9 +12,14 @@ import { hasCode } from '../fuse/errno';
 import { parsePolicy, PolicyError, type Policy } from '../policy/policy-file';
 import { ProcfuseSession } from '../fuse/session';
 import type { YamaScope } from '../policy/access';
+import { HostProc } from '../host/host-proc';
+import { readManifest } from '../snapshot/format';
 import { RootDir } from '../tree/root-dir';
 import { openOwnProcfs, Views } from '../view/views';
-import { CliError, type MountOptions, type ServeOptions } from './args';
+import { serveFaultControl } from '../faults/control';
+import { FaultRulesFile } from '../faults/fault-rules-file';
+import { FaultRulesError } from '../faults/rules';
+import { CliError, EXIT_USAGE, type MountOptions, type ServeOptions } from './args';
 import { formatProcOptions } from './proc-options';
 import { detach, isFuseMount, mountsAt } from './mounts';
 
@@ -102,6 +107,8 @@ export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe
   if (opts.policy !== undefined) args.push('--policy', path.resolve(opts.policy));
   const o = formatProcOptions(opts.proc);
   if (o) args.push('-o', o);
+  if (opts.faults !== undefined) args.push('--faults', opts.faults);
+  if (opts.replay !== undefined) args.push('--replay', opts.replay);
   if (lifeline) args.push('--lifeline-fd', '4');
   const child = spawn(process.execPath, args, {
     detached: true,
@@ -161,6 +168,26 @@ export function loadPolicy(file: string): Policy {
 function serve(opts: MountOptions, abs: string): void {
   // Before mounting: a bad policy is the operator's error, said at once.
   const policy = opts.policy === undefined ? undefined : loadPolicy(opts.policy);
+  let faults: FaultRulesFile | undefined;
+  if (opts.faults !== undefined) {
+    try {
+      faults = new FaultRulesFile(opts.faults);
+    } catch (e) {
+      if (e instanceof FaultRulesError) throw new CliError(`--faults ${opts.faults}: ${e.message}`, EXIT_USAGE);
+      throw e;
+    }
+  }
+  let replay: HostProc | undefined;
+  if (opts.replay !== undefined) {
+    if (opts.proc.pidns.kind !== 'default') throw new CliError('--replay serves one recorded process: it takes no pidns=', EXIT_USAGE);
+    try {
+      const m = readManifest(opts.replay);
+      say(`replaying process ${m.pid} recorded ${m.takenAt} (kernel ${m.kernel})`);
+    } catch (e) {
+      throw new CliError(`--replay: ${(e as Error).message}`, EXIT_USAGE);
+    }
+    replay = new HostProc(path.join(opts.replay, 'proc'));
+  }
   let views: Views;
   try {
     views = new Views(
@@ -169,6 +196,8 @@ function serve(opts: MountOptions, abs: string): void {
         own: openOwnProcfs(),
         access: opts.yamaScope === undefined ? {} : { yamaScope: opts.yamaScope as YamaScope },
         options: { hidepid: opts.proc.hidepid, gid: opts.proc.gid, subsetPid: opts.proc.subsetPid },
+        ...(faults ? { faults } : {}),
+        ...(replay ? { replay } : {}),
       },
       opts.proc.pidns,
     );
@@ -194,6 +223,8 @@ function serve(opts: MountOptions, abs: string): void {
       }
     });
   }
+  // --faults: SIGHUP re-reads the rules too (new opens get them).
+  if (faults) reloaders.push(() => void faults.reload('SIGHUP'));
   try {
     session.mount();
   } catch (e) {
@@ -212,6 +243,10 @@ function serve(opts: MountOptions, abs: string): void {
     if (reloaders.length === 0) return stop('SIGHUP');
     for (const reload of reloaders) reload();
   });
+  if (faults) {
+    faults.watch();
+    serveFaultControl(abs, faults);
+  }
   session.onExit = () => {
     say(`${abs} was unmounted; exiting`);
     session.close();

@@ -5,13 +5,16 @@
  */
 import type { RequestContext } from '../fuse/request';
 import { parseMaps, parseMapsLine } from '../host/parse-maps';
+import type { ProcessRef } from '../proc/process-ref';
 import { isAbsoluteRoot, readReaderRoot, viewMaps } from '../view/root-path';
 import { renderMaps, renderMapsLine } from './maps';
 
-export function renderMapsForReader(bytes: Buffer, ctx: RequestContext): Buffer {
+export function renderMapsForReader(bytes: Buffer, ctx: RequestContext, ref?: ProcessRef): Buffer {
   const root = readReaderRoot(ctx);
-  if (isAbsoluteRoot(root)) return bytes;
-  return renderMaps(viewMaps(parseMaps(bytes), root));
+  const text = isAbsoluteRoot(root) ? bytes : renderMaps(viewMaps(parseMaps(bytes), root));
+  // --faults: maps rules (hide, truncate, torn) on what this reader would see.
+  const faults = ctx.view.mount.faults;
+  return faults && ref ? faults.maps(text, ctx, ref) : text;
 }
 
 const SMAPS_HEADER = /^[0-9a-f]+-[0-9a-f]+ /;

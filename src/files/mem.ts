@@ -43,6 +43,8 @@ export class MemFile implements Node {
       kind: 'mem',
       taskDir: this.ref.dirPath,
       writable,
+      // --faults: the rules selecting this (caller, target), compiled for the native reader.
+      faults: this.ref.view.mount.faults?.memPlan(ctx, this.ref),
       check: () => {
         checkFileAccess(FILE_ACCESS.mem, ctx, this.ref);
         log('mem open: caller pid %d uid %d -> %d %s', ctx.caller.pid, ctx.caller.uid, this.ref.tid, writable ? 'rw' : 'r');

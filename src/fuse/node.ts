@@ -4,7 +4,7 @@
  * the errno Linux gives (ENOTDIR for lookup/readdir on a file, EINVAL for
  * readlink on a non-link, EISDIR for opening a directory for writing).
  */
-import type { NativeAttr } from '../native';
+import type { NativeAttr, NativeFaultPlan } from '../native';
 import type { RequestContext } from './request';
 
 export const S_IFDIR = 0o040000;
@@ -45,7 +45,7 @@ export type OpenIntent =
    * directory) FIRST, then `check` decides on the credentials of the image whose
    * mm is pinned, then the handle proves the task was not reaped meanwhile.
    */
-  | { kind: 'mem'; taskDir: string; writable: boolean; check: () => void };
+  | { kind: 'mem'; taskDir: string; writable: boolean; check: () => void; faults?: NativeFaultPlan };
 
 /** Performs one write(2) of `data` at `off` for the request's caller; returns the count. */
 export type FileWriter = (ctx: RequestContext, data: Buffer, off: number) => number;

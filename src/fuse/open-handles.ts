@@ -4,7 +4,7 @@
  * offset 0 to JS (op 'read'), which renders for that reader, stores the text in
  * the handle (native.setHandleData) and answers; later reads slice it natively.
  */
-import { native } from '../native';
+import { native, type NativeFaultPlan } from '../native';
 import { FsError, hasCode } from './errno';
 import type { FileWriter, OpenIntent } from './node';
 import type { RequestContext } from './request';
@@ -21,7 +21,7 @@ export interface OpenedHandle {
 /** The native calls used here; tests replace them. */
 export interface HandleFactory {
   bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean): number;
-  memOpen(taskDir: string, writable: boolean): number;
+  memOpen(taskDir: string, writable: boolean, faults?: NativeFaultPlan): number;
   memAlive(fh: number): boolean;
   closeHandle(fh: number): void;
 }
@@ -42,7 +42,7 @@ export function createHandle(intent: OpenIntent, natives: HandleFactory = native
 function openMem(intent: Extract<OpenIntent, { kind: 'mem' }>, natives: HandleFactory): number {
   let fh: number;
   try {
-    fh = natives.memOpen(intent.taskDir, intent.writable);
+    fh = natives.memOpen(intent.taskDir, intent.writable, intent.faults);
   } catch (e) {
     // The host kernel's answer for a gone task or one without an mm.
     if (hasCode(e, 'ESRCH', 'ENOENT')) throw new FsError('ESRCH', `${intent.taskDir} is gone`);

@@ -176,10 +176,13 @@ export class HostProc {
 
   /** Thread-group leaders visible in the host's /proc, ascending. */
   listPids(): number[] {
+    // Directories only: procfs lists each thread group leader as DT_DIR; a
+    // snapshot (src/snapshot/) links its other tids, which /proc/<tid> resolves
+    // but does not list, as symlinks.
     return fs
-      .readdirSync(this.root)
-      .filter((n) => /^[1-9][0-9]*$/.test(n))
-      .map(Number)
+      .readdirSync(this.root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && /^[1-9][0-9]*$/.test(d.name))
+      .map((d) => Number(d.name))
       .sort((a, b) => a - b);
   }
 

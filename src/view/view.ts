@@ -10,6 +10,7 @@
  * Callers always come from the daemon's own namespace (FUSE request pids,
  * fs/fuse/dev.c), so the mount keeps one instance of that namespace as `own`.
  */
+import type { FaultHooks } from '../faults/fault-rules-file';
 import type { AccessEnvOptions } from '../host/access-env';
 import type { HostProc } from '../host/host-proc';
 
@@ -32,6 +33,10 @@ export interface MountContext {
   readonly own: HostProc;
   readonly access: AccessEnvOptions;
   readonly options: ProcOptions;
+  /** --faults: rules compiled into mem handles at open, applied to maps at read */
+  readonly faults?: FaultHooks;
+  /** --replay: a snapshot's proc/ directory, the procfs of the only view */
+  readonly replay?: HostProc;
 }
 
 export class View {

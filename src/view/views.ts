@@ -73,7 +73,8 @@ export class Views {
     private readonly mount: MountContext,
     private readonly spec: PidNsSpec,
   ) {
-    this.ownView = new View('own', mount.own, mount, null);
+    // --replay: targets are read from the snapshot, callers still from the daemon's procfs.
+    this.ownView = new View('own', mount.replay ?? mount.own, mount, null);
     this.ownIno = nsIno(mount.own.path('self', 'ns', 'pid'));
     if (spec.kind === 'fixed') {
       const path = pidNsPath(mount.own, spec.ns);
