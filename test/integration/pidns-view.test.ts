@@ -189,7 +189,7 @@ describe.skipIf(!canMount())('pid-namespace views', () => {
     const run = (bind: string[]) =>
       spawnSync('unshare', ['--pid', '--fork', '--mount', '--kill-child', ...bind, 'sh', '-c', body], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
     const kernel = run(['--mount-proc']);
-    const ours = spawnSync('unshare', ['--pid', '--fork', '--mount', '--kill-child', 'sh', '-c', `mount --bind ${m.dir} /proc && ${body}`], {
+    const ours = spawnSync('unshare', ['--pid', '--fork', '--mount', '--kill-child', 'sh', '-c', `mount --bind ${m.dir} /proc || exit 125; ${body}`], {
       encoding: 'utf8',
       timeout: 20_000,
       killSignal: 'SIGKILL',
