@@ -10,11 +10,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { FsError, hasCode } from '../fuse/errno';
+import { FdCache } from './fd-cache';
 import { parseStat, type ProcStat } from './parse-stat';
 import { parseStatus } from './parse-status';
 
-/** How many per-task stat/status fds to keep open (oldest closed first). */
-const MAX_CACHED_FDS = 512;
+/**
+ * How many per-task fds each cache keeps open (least recently used closed first).
+ * Enough for the tasks of one burst (a caller and its target are looked at 2-3
+ * times per open); small, because every open fd of the daemon costs a tool that
+ * walks its fd table (a full `lsof`) one FUSE round trip.
+ */
+const MAX_CACHED_FDS = 16;
 
 export class HostProc {
   /**
@@ -24,9 +30,9 @@ export class HostProc {
    * fails with ESRCH and we reopen, so a recycled pid is never read through an
    * old fd, and the answer is always the current holder of the number.
    */
-  private readonly fds = new Map<string, number>();
+  private readonly fds = new FdCache<string, { fd: number }>(MAX_CACHED_FDS, closeQuietly);
   private readonly buf = Buffer.alloc(16384);
-  private readonly tgids = new Map<number, { tgid: number; fd: number }>();
+  private readonly tgids = new FdCache<number, { tgid: number; fd: number }>(MAX_CACHED_FDS, closeQuietly);
 
   constructor(readonly root = '/proc') {}
 
@@ -37,7 +43,7 @@ export class HostProc {
   readTaskText(...parts: Array<string | number>): string {
     const p = this.path(...parts);
     for (let attempt = 0; attempt < 2; attempt++) {
-      let fd = this.fds.get(p);
+      let fd = this.fds.get(p)?.fd;
       let fresh = false;
       if (fd === undefined) {
         try {
@@ -46,20 +52,14 @@ export class HostProc {
           throw hostError(e, p);
         }
         fresh = true;
-        if (this.fds.size >= MAX_CACHED_FDS) {
-          const [oldPath, oldFd] = this.fds.entries().next().value as [string, number];
-          this.fds.delete(oldPath);
-          fs.closeSync(oldFd);
-        }
-        this.fds.set(p, fd);
+        this.fds.set(p, { fd });
       }
       try {
         const n = fs.readSync(fd, this.buf, 0, this.buf.length, 0);
         if (n < this.buf.length) return this.buf.toString('latin1', 0, n);
         return this.readText(...parts); // larger than the buffer: rare
       } catch (e) {
-        this.fds.delete(p);
-        fs.closeSync(fd);
+        this.fds.drop(p);
         // A stale fd (its task was reaped): try once more with a fresh open.
         if (!fresh && hasCode(e, 'ESRCH')) continue;
         throw hostError(e, p);
@@ -141,8 +141,7 @@ export class HostProc {
         fs.readSync(cached.fd, this.buf, 0, 1, 0);
         return cached.tgid;
       } catch {
-        this.tgids.delete(tid);
-        fs.closeSync(cached.fd);
+        this.tgids.drop(tid);
       }
     }
     let fd: number;
@@ -164,11 +163,6 @@ export class HostProc {
     if (!Number.isInteger(tgid) || tgid <= 0) {
       fs.closeSync(fd);
       throw new FsError('ENOENT');
-    }
-    if (this.tgids.size >= MAX_CACHED_FDS) {
-      const [oldTid, old] = this.tgids.entries().next().value as [number, { fd: number }];
-      this.tgids.delete(oldTid);
-      fs.closeSync(old.fd);
     }
     this.tgids.set(tid, { tgid, fd });
     return tgid;
@@ -225,6 +219,14 @@ export class HostProc {
     } catch (e) {
       throw hostError(e, this.path(...parts));
     }
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed: nothing to release
   }
 }
 
