@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The newcomer's one command: install libfuse3, build, mount procfuse, show what a
-# process sees through it next to the kernel's /proc, and unmount.
+# The newcomer's one command: install libfuse3, build, put `procfuse` on PATH
+# (npm link), mount procfuse, show what a process sees through it next to the
+# kernel's /proc, and unmount.
 #   usage: scripts/demo.sh [mountpoint] [--keep]
+# Without a mountpoint it mounts on a fresh directory (mktemp), never on one that
+# someone else may be using.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mnt=/tmp/procfuse
+mnt=
 keep=0
 for a in "$@"; do
   case "$a" in
@@ -22,11 +25,33 @@ if [ ! -f build/Release/procfuse_native.node ] || [ ! -d node_modules ]; then
   echo "== npm ci (builds the native addon and the TypeScript)"
   npm ci --no-audit --no-fund
 fi
-npm run build >/tmp/procfuse-build.log 2>&1 || { cat /tmp/procfuse-build.log; exit 1; }
+buildlog=$(mktemp /tmp/procfuse-build.XXXXXX.log)
+npm run build >"$buildlog" 2>&1 || { cat "$buildlog"; exit 1; }
+rm -f "$buildlog"
 
-mkdir -p "$mnt"
-node dist/mount/cli.js mount "$mnt"
-trap '[ $keep = 1 ] || node dist/mount/cli.js unmount "$mnt"' EXIT
+# Every message says "procfuse unmount ...": make that command exist, for this checkout.
+here=$(pwd -P)
+if [ "$(readlink -f "$(command -v procfuse 2>/dev/null || echo /nonexistent)")" != "$here/dist/mount/cli.js" ]; then
+  echo "== npm link (puts procfuse on PATH: $(npm prefix -g)/bin/procfuse -> $here/dist/mount/cli.js)"
+  npm link --no-audit --no-fund >/dev/null
+  hash -r
+fi
+procfuse=procfuse
+command -v procfuse >/dev/null || procfuse="node $here/dist/mount/cli.js"
+
+if [ -z "$mnt" ]; then
+  mnt=$(mktemp -d /tmp/procfuse.XXXXXX)
+else
+  mkdir -p "$mnt"
+fi
+$procfuse mount "$mnt"
+cleanup() {
+  [ $keep = 1 ] && return
+  $procfuse unmount "$mnt"
+  # the directory stays busy until the daemon has gone
+  for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$mnt" 2>/dev/null && return; sleep 0.2; done
+}
+trap cleanup EXIT
 
 echo "== readlink self: each caller sees its own pid (exec keeps the shell's pid)"
 sh -c "printf 'process %s reads %s/self -> ' \$\$ $mnt; exec readlink $mnt/self"
@@ -38,5 +63,5 @@ for p in $(ls "$mnt" | grep "^[0-9]" | sort -n | head -15); do
   printf '%6s %s\n' "$p" "$(cat "$mnt/$p/comm" 2>/dev/null || echo '?')"
 done
 if [ $keep = 1 ]; then
-  echo "== still mounted at $mnt; stop with: node dist/mount/cli.js unmount $mnt"
+  echo "== still mounted at $mnt; stop with: $procfuse unmount $mnt"
 fi

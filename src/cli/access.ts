@@ -1,9 +1,10 @@
 /**
  * `procfuse access <caller-pid> <target-pid> [--mode M] [--yama-scope 0-3|none]`:
  * the decision procfuse would make for that pair, from the host's /proc.
- * Exit status: 0 allow, 1 deny, 2 usage error or unreadable process.
+ * Exit status: 0 allow, 1 deny, 2 usage error, 3 a process that cannot be read.
  */
 import { FsError } from '../fuse/errno';
+import { EXIT_UNREADABLE, EXIT_USAGE } from './args';
 import { readAccessEnv } from '../host/access-env';
 import { readCredentials } from '../host/credentials';
 import { HostProc } from '../host/host-proc';
@@ -30,11 +31,18 @@ export function accessCommand(args: string[], host: HostProc = new HostProc()): 
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`procfuse: ${e.message}\n${ACCESS_USAGE}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
+  const read = (role: 'caller' | 'target', pid: number) => {
+    try {
+      return readCredentials(host, pid);
+    } catch (e) {
+      throw new UnreadableError(`cannot read the credentials of ${role} ${pid}: ${describeFailure(e, pid)}`);
+    }
+  };
   try {
-    const caller = readCredentials(host, parsed.caller);
-    const target = readCredentials(host, parsed.target);
+    const caller = read('caller', parsed.caller);
+    const target = read('target', parsed.target);
     const env = readAccessEnv(host, caller, target, parsed.yamaScope === undefined ? {} : { yamaScope: parsed.yamaScope });
     const d = mayAccess(caller, target, parsed.mode, env);
     const who =
@@ -43,13 +51,27 @@ export function accessCommand(args: string[], host: HostProc = new HostProc()): 
     process.stdout.write(d.allow ? `allow: ${who}\n` : `deny: ${who} (${d.reason})\n`);
     return d.allow ? 0 : 1;
   } catch (e) {
-    if (e instanceof FsError) {
-      process.stderr.write(`procfuse: cannot read process credentials: ${e.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`procfuse: cannot read credentials of ${parsed.caller} or ${parsed.target}: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 2;
+    if (!(e instanceof UnreadableError)) throw e;
+    process.stderr.write(`procfuse: ${e.message}\n`);
+    return EXIT_UNREADABLE;
   }
+}
+
+class UnreadableError extends Error {}
+
+/** Why a process's credentials could not be read, in words. */
+function describeFailure(e: unknown, pid: number): string {
+  if (e instanceof FsError) return e.code === 'ESRCH' ? 'no such process (it exited, or never existed)' : e.message;
+  const err = e as { code?: string; syscall?: string; message?: string };
+  if (err.syscall === 'userNsChain') {
+    // open(/proc/<pid>/ns/user) needs PTRACE_MODE_READ on the task (proc_ns_get_link);
+    // ioctl(NS_GET_PARENT) refuses a namespace outside ours (EPERM).
+    return (
+      `opening /proc/${pid}/ns/user or walking its parents (ioctl NS_GET_PARENT) gives ${err.code ?? 'an error'}: ` +
+      'this process may not inspect it (it holds capabilities we lack, or its user namespace is not ours or below it)'
+    );
+  }
+  return err.message ?? String(e);
 }
 
 function parseAccessArgs(args: string[]): AccessArgs {

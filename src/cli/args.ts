@@ -5,6 +5,8 @@ import { DEFAULT_MOUNT_OPTIONS, parseProcOptions, type ProcMountOptions } from '
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** `access`: a process's credentials cannot be read (gone, or not visible from here) */
+export const EXIT_UNREADABLE = 3;
 /** `run`: procfuse itself failed (mount, bind over /proc), as env(1) and timeout(1) use 125 */
 export const EXIT_RUN_FAILED = 125;
 
@@ -27,7 +29,8 @@ commands:
       --foreground, -f           stay in the foreground (default: run as a daemon
                                  once the mount is ready)
       --debug, -d                log every request and access decision
-                                 (DEBUG=procfuse:* does the same)
+                                 (DEBUG=procfuse:* does the same; run without
+                                 --log writes it to stderr)
       --fuse-debug               libfuse's own trace of every request
       --threads N                FUSE worker threads (default 4)
       --no-allow-other           only the mounting user may use the mount
@@ -91,6 +94,7 @@ exit status:
   0  success (access: allowed)
   1  failure (access: denied)
   2  usage error
+  3  access: a process is gone or its credentials cannot be read
   run exits with the command's status, or 128+N if the command was killed by
   signal N; 125 if procfuse could not mount or bind /proc; 126/127 if the
   command could not be executed or was not found (as sh reports it)

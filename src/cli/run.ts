@@ -101,7 +101,9 @@ function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
   // With --keep-mount the daemon outlives us, so it needs a log file and no lifeline.
   const logPath = opts.log ?? (opts.keepMount ? defaultLogPath(mnt) : '');
   const logFd = logPath ? fs.openSync(logPath, 'a', 0o600) : undefined;
-  const { child, ready } = spawnDaemon(mnt, opts, logFd ?? 'pipe', !opts.keepMount);
+  // Asked for a debug log and given no file: it goes to our stderr, where the user looks.
+  const toStderr = logFd === undefined && (opts.debug || opts.fuseDebug);
+  const { child, ready } = spawnDaemon(mnt, opts, logFd ?? (toStderr ? process.stderr.fd : 'pipe'), !opts.keepMount);
   if (logFd !== undefined) fs.closeSync(logFd);
   let tail = '';
   for (const s of [child.stdout, child.stderr]) {
@@ -116,7 +118,7 @@ function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
   const d: RunDaemon = {
     child,
     ready,
-    logPath: logPath || '(none)',
+    logPath: logPath || (toStderr ? '(stderr)' : '(none)'),
     logTail: () => {
       let text = tail;
       if (logPath) {

@@ -143,6 +143,15 @@ describe.skipIf(!canMount())('procfuse run', () => {
     expect(nf.stderr).toMatch(/not found/);
   });
 
+  test('--debug without --log: the daemon\'s request log goes to run\'s stderr', { timeout: 30_000 }, async () => {
+    const r = await run(['run', '--debug', '--', 'readlink', '/proc/self']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/procfuse:fuse readlink \d+ pid=\d+/);
+    // and without --debug, nothing of the daemon's
+    const quiet = await run(['run', '--', 'readlink', '/proc/self']);
+    expect(quiet.stderr).toBe('');
+  });
+
   test('stdin, stdout and stderr are the command\'s', { timeout: 30_000 }, async () => {
     const r = await run(['run', '--', 'sh', '-c', 'cat; echo out; echo err >&2'], 'from stdin\n');
     expect(r.stdout).toBe('from stdin\nout\n');
