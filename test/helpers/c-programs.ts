@@ -13,7 +13,16 @@ const BUILD_DIR = path.join(ROOT, 'test', '.build');
 
 /** cc -O1 -g -pthread test/fixtures/c/<name>.c -> test/.build/<name>; rebuilt only if the source is newer. */
 export function buildCProgram(name: string): string {
-  const src = path.join(SOURCE_DIR, `${name}.c`);
+  return buildProgram(name, 'cc', '.c', []);
+}
+
+/** c++ -O1 -g test/fixtures/c/<name>.cc -l<libs> -> test/.build/<name>, as buildCProgram. */
+export function buildCxxProgram(name: string, libs: string[] = []): string {
+  return buildProgram(name, 'c++', '.cc', libs.map((l) => `-l${l}`));
+}
+
+function buildProgram(name: string, compiler: string, ext: string, libArgs: string[]): string {
+  const src = path.join(SOURCE_DIR, `${name}${ext}`);
   const out = path.join(BUILD_DIR, name);
   const srcTime = fs.statSync(src).mtimeMs;
   const outTime = fs.existsSync(out) ? fs.statSync(out).mtimeMs : -1;
@@ -21,7 +30,7 @@ export function buildCProgram(name: string): string {
   fs.mkdirSync(BUILD_DIR, { recursive: true });
   // Build beside the target and rename, so a concurrent run never execs a half-written file.
   const tmp = `${out}.${process.pid}.tmp`;
-  execFileSync('cc', ['-O1', '-g', '-pthread', '-Wall', '-o', tmp, src], { stdio: 'pipe' });
+  execFileSync(compiler, ['-O1', '-g', '-pthread', '-Wall', '-o', tmp, src, ...libArgs], { stdio: 'pipe' });
   fs.renameSync(tmp, out);
   return out;
 }
