@@ -114,7 +114,8 @@ export class Dispatcher {
   }
 
   private toNative(ino: number, a: Attr) {
-    return { ...a, ino };
+    const { statIno, ...attr } = a;
+    return { ...attr, ino: statIno ?? ino };
   }
 
   private lookup(req: NativeRequest, ctx: RequestContext): void {

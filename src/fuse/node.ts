@@ -10,11 +10,18 @@ import type { RequestContext } from './request';
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
+export const S_IFSOCK = 0o140000;
+export const S_IFIFO = 0o010000;
+export const S_IFMT = 0o170000;
 /** open(2) flags: the access mode bits (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
 export const O_ACCMODE = 3;
 
-/** What getattr answers; ino is filled in by the inode table. */
-export type Attr = Omit<NativeAttr, 'ino'>;
+/**
+ * What getattr answers. The node id is filled in by the inode table, and stat()
+ * shows it as st_ino unless `statIno` names another object's inode number (the
+ * socket behind fd/<n>: FUSE reports the attribute's ino, not the node id).
+ */
+export type Attr = Omit<NativeAttr, 'ino'> & { statIno?: number };
 
 export interface DirEntry {
   name: string;

@@ -213,6 +213,18 @@ export class HostProc {
     }
   }
 
+  /**
+   * stat() through a host procfs link (fd/<n>, ns/<type>): the kernel follows the
+   * magic link to the object itself (a socket's sockfs inode, an nsfs inode).
+   */
+  statThrough(...parts: Array<string | number>): fs.Stats {
+    try {
+      return fs.statSync(this.path(...parts));
+    } catch (e) {
+      throw hostError(e, this.path(...parts));
+    }
+  }
+
   readlink(...parts: Array<string | number>): Buffer {
     try {
       return fs.readlinkSync(this.path(...parts), { encoding: 'buffer' });

@@ -12,6 +12,7 @@ import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '
 import type { RequestContext } from '../fuse/request';
 import { checkFileAccess } from '../files/access-check';
 import { HostSnapshotFile } from '../files/host-snapshot-file';
+import { isObjectLinkName, LinkTarget } from '../files/link-target';
 import { ProcLink } from '../files/proc-link';
 import { FILE_ACCESS } from '../policy/file-modes';
 import { processAttr } from '../proc/attrs';
@@ -50,6 +51,8 @@ export class FdDir implements Node {
 
   lookup(name: string, ctx: RequestContext): Node {
     this.check(ctx);
+    // The kernel resolves a link's relative target (socket:[N]) in this directory.
+    if (this.key === 'fd' && isObjectLinkName(name)) return LinkTarget.lookup(this.ref, 'fd', name, FILE_ACCESS['fd/N'], ctx);
     const fd = parsePidName(name);
     if (fd === undefined || !listHost(this.ref, this.key).includes(name)) throw new FsError('ENOENT');
     return this.key === 'fd'
@@ -81,6 +84,11 @@ export class NsDir implements Node {
     return processAttr(this.ref, ['ns'], S_IFDIR | 0o511, 2);
   }
 
+  // ns/<type> reads "<type>:[inode]", and that name is deliberately NOT resolved
+  // (unlike fd/'s sockets): gdb stats /proc/self/ns/mnt and /proc/<pid>/ns/mnt, and
+  // when their st_ino differ it reads the target's files after setns() into its
+  // namespace, which fails on a FUSE file; when the stat fails it reads them
+  // directly, which works. lsns, which needs the numbers, sees nothing instead.
   lookup(name: string): Node {
     if (!listHost(this.ref, 'ns').includes(name)) throw new FsError('ENOENT');
     return new ProcLink(this.ref, ['ns', name], FILE_ACCESS['ns/N']);

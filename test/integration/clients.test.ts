@@ -112,9 +112,14 @@ const SPLICE_REASON =
   "which is 0 as on procfs: sendfile/splice return 0 (fixed upstream by 'fuse: use copy_splice_read() for FOPEN_DIRECT_IO splice read')";
 
 const FD_LINK_REASON =
-  "fd/N of a socket or pipe is a plain symlink to 'socket:[N]' that resolves nowhere, so stat() through it (how lsof and fuser learn the inode) fails";
+  "stat() through fd/N of a pipe or an eventfd fails: a FIFO inode on the mount would be a new named pipe (opening /dev/stdout would block), " +
+  'and FUSE refuses the untyped anon_inode (sockets and files are the same)';
+
+const FUSER_REASON =
+  "fuser matches a socket by st_dev as well as st_ino (psmisc find_net_dev: sockfs's device); stat() through fd/N gives the socket's st_ino but FUSE's st_dev";
 const NS_LINK_REASON =
-  "ns/mnt is a plain symlink to 'mnt:[N]' that resolves nowhere, so gdb cannot compare its mount namespace with the target's (it prints 'target:' on the host)";
+  "ns/mnt is a plain symlink that stat() cannot follow, so gdb takes the target's mount namespace for its own and names files without 'target:' " +
+  '(resolving it would be worse: gdb would then setns() into it through a FUSE file, which fails)';
 
 const CLIENTS: Client[] = [
   {
@@ -205,7 +210,6 @@ const CLIENTS: Client[] = [
   },
   {
     client: '`lsof -i`',
-    known: FD_LINK_REASON,
     needs: ['lsof'],
     cmd: (c) => `lsof -n -P -w ${c.lsofExempt} -i TCP:${c.port}`,
     expectHost: (c) => new RegExp(`${c.pid} .*TCP 127\\.0\\.0\\.1:${c.port} \\(LISTEN\\)`),
@@ -220,7 +224,7 @@ const CLIENTS: Client[] = [
   },
   {
     client: '`fuser -n tcp`',
-    known: FD_LINK_REASON,
+    known: FUSER_REASON,
     needs: ['fuser'],
     // The pids go to stdout, "<port>/tcp:" and complaints about pid 1 to stderr.
     cmd: (c) => `fuser -n tcp ${c.port} 2>/dev/null; echo " status $?"`,
