@@ -114,14 +114,21 @@ Napi::Value MemWrite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// bufferHandle(data: Buffer | null, renderAtRead, forwardWrites) -> handle id whose reads slice `data`
+// bufferHandle(data: Buffer | null, renderAtRead, forwardWrites, wholeLines) -> handle id
+// whose reads slice `data` (for a render-at-read handle: the text for its first read from 0)
 Napi::Value BufferHandleNew(const Napi::CallbackInfo& info) {
   bool at_read = info.Length() > 1 && info[1].ToBoolean().Value();
   bool writes = info.Length() > 2 && info[2].ToBoolean().Value();
-  auto h = std::make_shared<BufferHandle>(at_read, writes);
+  bool lines = info.Length() > 3 && info[3].ToBoolean().Value();
+  auto h = std::make_shared<BufferHandle>(at_read, writes, lines);
   if (info[0].IsBuffer()) {
     auto data = info[0].As<Napi::Buffer<char>>();
-    h->Set(std::make_shared<const std::vector<char>>(data.Data(), data.Data() + data.Length()));
+    auto bytes = std::make_shared<const std::vector<char>>(data.Data(), data.Data() + data.Length());
+    if (at_read) {
+      h->SetInitial(std::move(bytes));
+    } else {
+      h->Set(std::move(bytes));
+    }
   }
   uint64_t id = HandleTable::Global().Add(std::move(h));
   return Napi::Number::New(info.Env(), static_cast<double>(id));

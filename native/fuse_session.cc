@@ -127,8 +127,9 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   }
   if (auto* b = dynamic_cast<BufferHandle*>(h.get())) {
     BufferHandle::Bytes data = b->Snapshot();
-    if (b->render_at_read && (off == 0 || !data)) {
-      // seq_file semantics: the text is generated when it is read from the start.
+    // seq_file semantics: the text is generated when it is read from the start,
+    // except for the first such read of a handle that came with its text.
+    if (b->render_at_read && (off == 0 || !data) && !(off == 0 && data && b->TakeFresh())) {
       SessionOf(req)->Forward(req, "read", ino, nullptr, fi->fh, 0, off, size);
       return;
     }
@@ -136,7 +137,7 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
       fuse_reply_buf(req, nullptr, 0);
       return;
     }
-    size_t n = std::min(size, data->size() - static_cast<size_t>(off));
+    size_t n = ReadLength(data->data() + off, data->size() - static_cast<size_t>(off), size, b->whole_lines);
     fuse_reply_buf(req, data->data() + off, n);
     return;
   }

@@ -20,11 +20,15 @@ struct Handle {
 
 // Rendered text; reads slice it. Rendered once at open (seq_file single_open
 // style), or, with render_at_read, again for every read at offset 0 (and for a
-// first read anywhere): such reads go to JS, which renders and calls Set().
+// first read anywhere): such reads go to JS, which renders and calls Set(). A
+// render-at-read handle may start with the text made at open: the first read
+// from offset 0 slices that one (no trip to JS), later ones regenerate, as
+// seq_read does whenever a read starts at 0 (m->index 0).
 struct BufferHandle : Handle {
   using Bytes = std::shared_ptr<const std::vector<char>>;
 
-  BufferHandle(bool at_read, bool writes) : render_at_read(at_read), forward_writes(writes) {}
+  BufferHandle(bool at_read, bool writes, bool lines)
+      : render_at_read(at_read), forward_writes(writes), whole_lines(lines) {}
 
   // The current text, or nullptr before the first render.
   Bytes Snapshot() {
@@ -35,15 +39,42 @@ struct BufferHandle : Handle {
     std::lock_guard<std::mutex> lock(mu);
     data = std::move(bytes);
   }
+  // The text made at open, set before the handle is shared.
+  void SetInitial(Bytes bytes) {
+    std::lock_guard<std::mutex> lock(mu);
+    data = std::move(bytes);
+    fresh = true;
+  }
+  // True once: the text is still the one made at open, not yet read from 0.
+  bool TakeFresh() {
+    std::lock_guard<std::mutex> lock(mu);
+    bool was = fresh;
+    fresh = false;
+    return was;
+  }
 
   const bool render_at_read;
   // Writes go to JS (op 'write'), which performs them as the writer (uid_map...).
   const bool forward_writes;
+  // seq_file with one record per line (maps, mounts): a read returns whole lines.
+  const bool whole_lines;
 
  private:
   std::mutex mu;
   Bytes data;
+  bool fresh = false;
 };
+
+// How many of the `avail` bytes at a read's offset one read of `size` returns.
+// seq_read copies whole records while they fit, and a partial one only when
+// the first does not fit (a line longer than the request).
+inline size_t ReadLength(const char* p, size_t avail, size_t size, bool whole_lines) {
+  if (avail <= size || !whole_lines) return avail < size ? avail : size;
+  for (size_t i = size; i > 0; i--) {
+    if (p[i - 1] == '\n') return i;
+  }
+  return size;
+}
 
 // /proc/<pid>/mem bound to the target's mm at open.
 struct MemHandle : Handle {

@@ -151,7 +151,13 @@ export interface NativeBinding {
    * setHandleData and answers; release is then forwarded as op 'release'. With
    * forwardWrites, writes are forwarded as op 'write' (and release too).
    */
-  bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean): number;
+  /**
+   * A handle whose reads slice `data`. With renderAtRead, reads from offset 0
+   * go to JS (op 'read') except the first one when `data` is given; with
+   * forwardWrites, writes go to JS (op 'write'); with wholeLines, a read
+   * returns whole lines (seq_read's whole records).
+   */
+  bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean, wholeLines?: boolean): number;
   setHandleData(handle: number, data: Buffer): void;
   /** drops a handle that the kernel never saw */
   closeHandle(handle: number): void;

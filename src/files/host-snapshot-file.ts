@@ -1,7 +1,8 @@
 /**
- * A per-process file whose bytes are the host's own file, read once at open into
- * a native buffer handle (seq_file single_open style); reads slice it on the FUSE
- * thread. Opened with direct_io since procfs reports st_size 0.
+ * A per-process file whose bytes are the host's own file, read at open into a
+ * native buffer handle; reads slice it on the FUSE thread, and a later read from
+ * offset 0 reads the host's file again through the fd held since open (seq_read
+ * regenerates at m->index 0). Opened with direct_io since procfs reports st_size 0.
  *
  * `access` is the file's rule from src/policy/file-modes.ts: its ptrace check
  * runs at open, before anything is read. `render` turns the host's bytes into
@@ -26,12 +27,14 @@ export interface SnapshotOptions {
   access?: FileAccessRule;
   render?: Renderer;
   /**
-   * Generate the text at each read from offset 0, as seq_file does, instead of
-   * once at open: for files whose content a reader may change between open and
-   * read (maps, smaps: pmap attaches a segment after opening its own maps).
-   * Costs one more trip to JavaScript per read from the start.
+   * Generate the text at the FIRST read from offset 0 too, not at open: for
+   * files whose content a reader may change between open and read (maps, smaps:
+   * pmap attaches a segment after opening its own maps). Costs one more trip to
+   * JavaScript per open. (Every later read from offset 0 regenerates anyway.)
    */
   atRead?: boolean;
+  /** one seq_file record per line (maps, mounts): a read returns whole lines */
+  wholeLines?: boolean;
 }
 
 export class HostSnapshotFile implements Node {
@@ -61,12 +64,14 @@ export class HostSnapshotFile implements Node {
       // the node's (had the pid been reused before our open, the start time differs).
       if (this.opts.access) checkFileAccess(this.opts.access, ctx, this.ref);
       else this.ref.ensureAlive();
-      if (!this.opts.atRead) return { kind: 'bytes', data: this.render(host.readFromStart(fd), ctx) };
-      keepFd = true; // until the handle's release
+      const initial = this.opts.atRead ? undefined : this.render(host.readFromStart(fd), ctx);
+      keepFd = true; // until the handle's release: later reads from offset 0 read it again
       return {
         kind: 'render',
+        initial,
         render: (reader) => this.render(host.readFromStart(fd), reader),
         release: () => fs.closeSync(fd),
+        wholeLines: this.opts.wholeLines,
       };
     } finally {
       if (!keepFd) fs.closeSync(fd);

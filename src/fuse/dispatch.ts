@@ -11,7 +11,7 @@ import type { Caller } from './caller';
 import { FsError, toErrno } from './errno';
 import { InodeTable } from './inode-table';
 import { O_ACCMODE, S_IFDIR, S_IFLNK, type Attr, type Node } from './node';
-import { createHandle, type HandleFactory, type OpenedHandle } from './open-handles';
+import { createHandle, readLength, type HandleFactory, type OpenedHandle } from './open-handles';
 import { PolicyGate } from './policy-gate';
 import { RequestContext } from './request';
 
@@ -169,9 +169,17 @@ export class Dispatcher {
     }
     this.gate.check(req.ino, ctx, 'open');
     const intent = node.open(ctx, req.flags);
+    // seq_file regenerates at every read from offset 0: for bytes made at open,
+    // that is this node opened again, as its opener (the reader of a passed fd
+    // gets what the opener would, as the kernel's f_cred-based checks give).
+    const again = (): Buffer => {
+      const next = node.open!(ctx, req.flags);
+      if (next.kind !== 'bytes') throw new FsError('EIO', 'open intent changed kind');
+      return next.data;
+    };
     let r: OpenedHandle;
     try {
-      r = createHandle(intent, this.natives);
+      r = createHandle(intent, this.natives, again);
     } catch (err) {
       if (intent.kind === 'render') intent.release?.();
       throw err;
@@ -203,11 +211,11 @@ export class Dispatcher {
 
   /** A read at offset 0 of a render-at-read handle: generate the text now. */
   private read(req: NativeRequest, ctx: RequestContext): void {
-    const render = this.renderers.get(req.fh)?.render;
-    if (!render) throw new FsError('EBADF');
-    const data = render(ctx);
+    const r = this.renderers.get(req.fh);
+    if (!r) throw new FsError('EBADF');
+    const data = r.render(ctx);
     this.natives.setHandleData(req.fh, data);
-    this.session.replyBuf(req.id, data.subarray(req.off, req.off + req.size));
+    this.session.replyBuf(req.id, data.subarray(req.off, req.off + readLength(data, req.off, req.size, r.wholeLines === true)));
   }
 
   private opendir(req: NativeRequest, ctx: RequestContext): void {

@@ -37,16 +37,22 @@ export interface DirEntry {
  */
 export type OpenIntent =
   /**
-   * bytes made at open; reads slice them natively (seq_file single_open). With
-   * `write`, writes come back to JS and `write` performs them (for the writer).
+   * Bytes made at open; reads slice them natively. A later read from offset 0
+   * makes them again, as seq_read does (m->index 0): the dispatcher opens the
+   * node once more, with the opener's context, and takes its bytes. With
+   * `write`, writes come back to JS and `write` performs them (for the writer);
+   * such bytes are not made again.
    */
-  | { kind: 'bytes'; data: Buffer; write?: FileWriter }
+  | { kind: 'bytes'; data: Buffer; write?: FileWriter; wholeLines?: boolean }
   /**
    * Text generated at every read from offset 0, as seq_file does (seq_read with
-   * m->index 0); continuation reads slice it natively. `release` frees what
-   * `render` holds (an fd bound to the task), at the handle's release.
+   * m->index 0); continuation reads slice it natively. `initial`, if given, is
+   * the text for the first read from 0 (made at open: no second trip to JS).
+   * `release` frees what `render` holds (an fd bound to the task), at the
+   * handle's release. `wholeLines`: a read returns whole lines (seq_file files
+   * with one record per line: maps, mounts), as seq_read returns whole records.
    */
-  | { kind: 'render'; render: (ctx: RequestContext) => Buffer; release?: () => void }
+  | { kind: 'render'; render: (ctx: RequestContext) => Buffer; initial?: Buffer; release?: () => void; wholeLines?: boolean }
   /**
    * /proc/<pid>/mem: the native handle pins the task's mm (taskDir: its procfs
    * directory) FIRST, then `check` decides on the credentials of the image whose

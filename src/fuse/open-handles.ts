@@ -13,26 +13,37 @@ export interface OpenedHandle {
   fh: number;
   directIo: boolean;
   /** for a render-at-read handle: what generates its text, and what to free at release */
-  renderer?: { render: (ctx: RequestContext) => Buffer; release?: () => void };
+  renderer?: { render: (ctx: RequestContext) => Buffer; release?: () => void; wholeLines?: boolean };
   /** for a handle whose writes come to JS */
   writer?: FileWriter;
 }
 
 /** The native calls used here; tests replace them. */
 export interface HandleFactory {
-  bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean): number;
+  bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean, wholeLines?: boolean): number;
   memOpen(taskDir: string, writable: boolean, faults?: NativeFaultPlan): number;
   memAlive(fh: number): boolean;
   closeHandle(fh: number): void;
 }
 
-export function createHandle(intent: OpenIntent, natives: HandleFactory = native): OpenedHandle {
+/**
+ * `again` makes a 'bytes' intent's bytes anew (the dispatcher opens the node
+ * again); without it they are served as made at open, for ever.
+ */
+export function createHandle(intent: OpenIntent, natives: HandleFactory = native, again?: () => Buffer): OpenedHandle {
   switch (intent.kind) {
-    case 'bytes':
-      if (intent.write) return { fh: natives.bufferHandle(intent.data, false, true), directIo: true, writer: intent.write };
-      return { fh: natives.bufferHandle(intent.data), directIo: true };
+    case 'bytes': {
+      const lines = intent.wholeLines === true;
+      if (intent.write) return { fh: natives.bufferHandle(intent.data, false, true, lines), directIo: true, writer: intent.write };
+      if (!again) return { fh: natives.bufferHandle(intent.data, false, false, lines), directIo: true };
+      return { fh: natives.bufferHandle(intent.data, true, false, lines), directIo: true, renderer: { render: again, wholeLines: lines } };
+    }
     case 'render':
-      return { fh: natives.bufferHandle(null, true), directIo: true, renderer: { render: intent.render, release: intent.release } };
+      return {
+        fh: natives.bufferHandle(intent.initial ?? null, true, false, intent.wholeLines === true),
+        directIo: true,
+        renderer: { render: intent.render, release: intent.release, wholeLines: intent.wholeLines },
+      };
     case 'mem':
       return { fh: openMem(intent, natives), directIo: true };
   }
@@ -58,4 +69,17 @@ function openMem(intent: Extract<OpenIntent, { kind: 'mem' }>, natives: HandleFa
     throw e;
   }
   return fh;
+}
+
+/**
+ * How many of the bytes at `off` one read of `size` returns (native/handle_table.h
+ * ReadLength, for reads answered in JS): with `wholeLines`, only whole lines, as
+ * seq_read copies whole records while they fit, and a partial one only when a
+ * single line is longer than the request.
+ */
+export function readLength(data: Buffer, off: number, size: number, wholeLines: boolean): number {
+  const avail = Math.max(0, data.length - off);
+  if (avail <= size || !wholeLines) return Math.min(avail, size);
+  const nl = data.lastIndexOf(0x0a, off + size - 1);
+  return nl >= off ? nl - off + 1 : size;
 }

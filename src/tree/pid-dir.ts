@@ -15,6 +15,7 @@ import { ProcLink } from '../files/proc-link';
 import { renderStatForReader } from '../files/stat';
 import { renderLoginUidForReader, renderStatusForReader } from '../files/status';
 import { IdMapFile } from '../files/id-map';
+import { renderSyscallForReader, renderWchanForReader } from '../files/trace-files';
 import { FILE_ACCESS } from '../policy/file-modes';
 import { processAttr } from '../proc/attrs';
 import { ProcessRef } from '../proc/process-ref';
@@ -53,7 +54,7 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   cmdline: host('cmdline'),
   stat: host('stat', { render: renderStatForReader }),
   statm: host('statm'),
-  maps: host('maps', { access: FILE_ACCESS.maps, render: renderMapsForReader, atRead: true }),
+  maps: host('maps', { access: FILE_ACCESS.maps, render: renderMapsForReader, atRead: true, wholeLines: true }),
   mem: file((p) => new MemFile(p)),
   cwd: link((p) => new ProcLink(p, ['cwd'], FILE_ACCESS.cwd)),
   root: link((p) => new ProcLink(p, ['root'], FILE_ACCESS.root)),
@@ -62,8 +63,8 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   smaps_rollup: host('smaps_rollup', { access: FILE_ACCESS.smaps_rollup }),
   comm: host('comm', { mode: 0o644 }),
   // Mount points relative to the TARGET's root (mounts_open_common): the host's bytes.
-  mounts: host('mounts'),
-  mountinfo: host('mountinfo'),
+  mounts: host('mounts', { wholeLines: true }),
+  mountinfo: host('mountinfo', { wholeLines: true }),
   oom_score: host('oom_score'),
   oom_score_adj: host('oom_score_adj', { mode: 0o644 }),
   cpuset: host('cpuset'),
@@ -74,6 +75,9 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   gid_map: file((p) => new IdMapFile(p, 'gid_map')),
   projid_map: file((p) => new IdMapFile(p, 'projid_map')),
   setgroups: file((p) => new IdMapFile(p, 'setgroups')),
+  // Both decide for the reader at read time (atRead): see files/trace-files.ts.
+  wchan: host('wchan', { render: renderWchanForReader, atRead: true }),
+  syscall: host('syscall', { mode: 0o400, render: renderSyscallForReader, atRead: true }),
   // The target's network namespace (proc_net); /proc/net is a link to self/net.
   net: dir((p) => new HostDir(p.host, p.hostPath('net').map(String))),
 };

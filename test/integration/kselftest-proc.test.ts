@@ -24,7 +24,7 @@ const RESULTS_FILE = path.join(ROOT, 'test/.build/kselftest-proc.md');
  */
 const TEST_TIMEOUT_MS = 120_000;
 const HANG_TIMEOUT_MS = 15_000;
-const HANGS = new Set(['proc-pid-vm', 'proc-uptime-001']);
+const HANGS = new Set(['proc-pid-vm']);
 
 /** They mount a procfs of their own: what is under /proc does not matter to them. */
 const NOT_APPLICABLE: Record<string, string> = {
@@ -42,9 +42,6 @@ const KNOWN: Record<string, string> = {
   'proc-self-map-files-002': 'map_files/ is hidden (only meaningful as magic links)',
   'setns-dcache': 'setns() on /proc/self/ns/net: ns/ links are plain symlinks over FUSE',
   'setns-sysvipc': 'setns() on /proc/self/ns/ipc: ns/ links are plain symlinks over FUSE',
-  'proc-uptime-001': 'rereads /proc/uptime from offset 0 on one fd until it moves: the text is made once at open',
-  'proc-self-syscall': '/proc/self/syscall does not exist (skips)',
-  'proc-self-wchan': '/proc/self/wchan does not exist (skips)',
 };
 
 type Result = 'pass' | 'skip' | 'fail' | 'timeout';
