@@ -236,6 +236,16 @@ function serve(opts: MountOptions, abs: string): void {
     stopping = true;
     say(`${why}: unmounting ${abs}`);
     session.close();
+    // `procfuse run`'s daemon (the one with a lifeline) owns its temporary
+    // mountpoint: a SIGKILLed run leaves nobody else to remove it. rmdir only
+    // takes an empty directory that is no mountpoint any more.
+    if (opts.lifelineFd !== undefined) {
+      try {
+        fs.rmdirSync(abs);
+      } catch {
+        // still in use or already gone: run removes it when it can
+      }
+    }
     process.exit(0);
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop(sig));
