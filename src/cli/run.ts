@@ -49,10 +49,8 @@ const say = (msg: string): void => {
  */
 export function daemonOptions(opts: RunOptions, initPid: number): ServeOptions {
   const { keepMount: _k, newPidns, userns: _u, user: _user, command: _c, ...serve } = opts;
-  void newPidns;
-  void initPid;
-  // TODO(#8): -o pidns=/proc/<initPid>/ns/pid once the views are on main.
-  return serve;
+  if (!newPidns || serve.proc.pidns.kind !== 'default') return serve;
+  return { ...serve, proc: { ...serve.proc, pidns: { kind: 'fixed', ns: `/proc/${initPid}/ns/pid` } } };
 }
 
 interface Sandbox {

@@ -23,6 +23,7 @@ import path from 'node:path';
 
 import type { ServeOptions } from '../cli/args';
 import { spawnDaemon } from '../cli/mount';
+import { DEFAULT_MOUNT_OPTIONS } from '../cli/proc-options';
 import { abortConnection, fuseConnectionAt } from '../cli/mounts';
 import { bundleProc } from './bundle';
 import { createOptionsOf, parseRuncArgs, type RuncArgs } from './runc-args';
@@ -148,11 +149,15 @@ function injectLogTail(dir: string): string {
   }
 }
 
-/** The daemon's options: a fixed view of the container's pid namespace. */
+/** The daemon's options: a fixed view of the container's pid namespace (-o pidns=). */
 export function containerView(containerPid: number): ServeOptions {
-  void containerPid;
-  // TODO(#8): proc: { pidns: fixed /proc/<containerPid>/ns/pid } once the views are on main.
-  return { debug: false, fuseDebug: false, threads: 4, allowOther: true };
+  return {
+    debug: false,
+    fuseDebug: false,
+    threads: 4,
+    allowOther: true,
+    proc: { ...DEFAULT_MOUNT_OPTIONS, pidns: { kind: 'fixed', ns: `/proc/${containerPid}/ns/pid` } },
+  };
 }
 
 interface Created {
