@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { canMount } from '../helpers/with-mount';
 
 const ROOT = path.resolve(__dirname, '../..');
-const RUNTIME = path.join(ROOT, 'dist/mount/runtime-cli.js');
+/** the executable containerd and Docker are given (mount/procfuse-runtime runs dist/mount/runtime-cli.js) */
+const RUNTIME = path.join(ROOT, 'mount/procfuse-runtime');
 const STATE_ROOT = '/run/procfuse-runtime';
 
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -37,7 +38,11 @@ interface Result {
 /** procfuse-runtime with a runc --root of our own (no clash with anybody's containers) */
 function runtime(runcRoot: string, args: string[], cwd: string): Promise<Result> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [RUNTIME, '--root', runcRoot, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(RUNTIME, ['--root', runcRoot, ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PROCFUSE_NODE: process.execPath },
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -124,7 +129,7 @@ describe.skipIf(!usable)('procfuse-runtime (runc, busybox-static bundle)', () =>
       'ps -o pid,comm; echo "self=$(readlink /proc/self)"; head -1 /proc/self/maps; ' +
         // the first page of busybox, at the start of its first mapping (0x400000, not PIE)
         'dd if=/proc/self/mem bs=4096 skip=1024 count=1 2>/dev/null | head -c 4 | od -An -c | tr -s " "; ' +
-        'grep -E " /proc(/sys)? " /proc/self/mountinfo; exit 3',
+        'grep -E " /proc(/sys)? " /proc/self/mountinfo; echo "keys=$(wc -c < /proc/keys) $(grep -c " /proc/keys " /proc/self/mountinfo)"; exit 3',
     ]);
     const id = newId();
     const r = await runtime(runcRoot, ['run', id], bundle);
@@ -137,7 +142,9 @@ describe.skipIf(!usable)('procfuse-runtime (runc, busybox-static bundle)', () =>
     expect(mounts.filter((l) => l.split(' ')[4] === '/proc').at(-1)).toMatch(/ - fuse\.procfuse procfuse /);
     // runc spec's readonlyPaths has /proc/sys: bound read-only again on top of ours
     const sys = mounts.filter((l) => l.split(' ')[4] === '/proc/sys').at(-1);
-    if (sys) expect(sys.split(' ')[5]).toMatch(/^ro,/);
+    expect(sys?.split(' ')[5]).toMatch(/^ro,/);
+    // and maskedPaths' /proc/keys (a file ours serves) has /dev/null over it again
+    expect(r.stdout).toMatch(/^keys=0 [1-9]$/m);
     await expectNothingLeft(id);
   });
 
