@@ -64,15 +64,16 @@ commands:
                                  pid 2 under a tiny init, pid 1, that reaps
                                  orphans and passes signals on), a private mount
                                  namespace with procfuse over /proc showing that
-                                 namespace only, locked (umount /proc fails) by
-                                 a user namespace with the identity map; the
+                                 namespace only, locked (umount /proc fails: the
+                                 mount namespace is owned by a user namespace
+                                 below ours), root without CAP_SYS_ADMIN; the
                                  daemon stays outside, invisible; stdin/stdout/
                                  stderr are the command's, SIGINT/SIGTERM/SIGHUP
                                  are passed to it; then unmount; mount options
                                  as for mount, except --foreground
       --no-new-pidns             stay in the host's pid namespace (and view)
-      --userns                   map only the caller to root in the sandbox's
-                                 user namespace (as unshare -r); other ids are
+      --userns                   run in a new user namespace that maps only the
+                                 caller to root (as unshare -r); other ids are
                                  unmapped (nobody)
       --user UID[:GID]           run the command with these ids
       --keep-mount               leave that mount and its daemon running after
@@ -137,7 +138,7 @@ export interface RunOptions extends ServeOptions {
   keepMount: boolean;
   /** a new pid namespace whose init is ours and whose view the mount shows (default) */
   newPidns: boolean;
-  /** map only the caller to root in the sandbox's user namespace (else the identity map) */
+  /** run in a new user namespace that maps only the caller to root (else: host root without CAP_SYS_ADMIN) */
   userns: boolean;
   /** --user UID[:GID]: the command's ids */
   user?: { uid: number; gid: number };

@@ -8,9 +8,10 @@
  *   - this process: owns the temporary mountpoint, forwards signals, cleans up;
  *   - the sandbox (native/sandbox.c): a new pid namespace whose init waits,
  *     paused, until the daemon serves that namespace's view, then binds the
- *     mount over /proc in a private mount namespace, locks it there (a user
- *     namespace with the identity map owns the final mount namespace, so every
- *     mount is MNT_LOCKED and `umount /proc` fails) and runs the command as pid 2;
+ *     mount over /proc in a private mount namespace, moves into a copy of it
+ *     owned by a new user namespace (every mount there is MNT_LOCKED, so
+ *     `umount /proc` fails), and runs the command as pid 2 as root without
+ *     CAP_SYS_ADMIN (or, with --userns, as root of a new user namespace);
  *   - the daemon (`procfuse mount <tmp> --foreground -o pidns=<the init's>`), in
  *     its own session and outside the sandbox's pid namespace (invisible and
  *     unreachable from inside), tied to us by a lifeline pipe so that it

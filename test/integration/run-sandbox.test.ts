@@ -99,6 +99,8 @@ function kernelView(initPid: number, files: string[]): string[] {
   }
 }
 
+const hasTool = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
 const PID_LINES = /^(Tgid|Pid|PPid|TracerPid|NStgid|NSpid|NSpgid|NSsid):.*$/gm;
 /** stat fields 1 (pid), 4 (ppid), 5 (pgrp), 6 (session), 8 (tpgid); comm may hold spaces */
 function statPids(stat: string): string[] {
@@ -120,6 +122,11 @@ describe.skipIf(!canMount())('procfuse run: the sandbox', () => {
     // do_umount() answers a MNT_LOCKED mount with EINVAL, which umount(8) words so
     expect(r.stderr).toContain('umount: /proc: not mounted');
     expect(r.stdout).toMatch(/ \/proc \S+ .*- fuse\.procfuse procfuse /);
+  });
+
+  test('the init (pid 1), which the command could ptrace, holds no capability: driving it gains nothing', { timeout: 30_000 }, async () => {
+    const r = await sandboxed('grep -E "^Cap(Prm|Eff|Inh|Amb)" /proc/1/status | tr -s "\t" " "');
+    expect(r.stdout).toBe('CapInh: 0000000000000000\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\nCapAmb: 0000000000000000\n');
   });
 
   test('no procfs and no fusectl mount is left anywhere else in the sandbox', { timeout: 30_000 }, async () => {
@@ -163,24 +170,26 @@ describe.skipIf(!canMount())('procfuse run: the sandbox', () => {
     expect(host).toBe('host ENOENT');
   });
 
-  test('views: status and stat pid fields equal the kernel\'s procfs mounted with pidns= of the sandbox', { timeout: 30_000 }, async () => {
+  test('views: status and stat pid fields, and a child\'s maps, equal the kernel\'s procfs mounted with pidns= of the sandbox', { timeout: 30_000 }, async () => {
     const out = path.join(tmp, 'ours');
     let init = 0;
     let kernel: string[] = [];
     const { done } = procfuse(
-      ['run', '--', 'sh', '-c', `sleep 30 & a=$!; echo $a > ${out}.pid; for f in 1/status 1/stat $$/status $$/stat $a/status $a/stat; do cat /proc/$f; echo @@; done > ${out}; echo ready; wait`],
+      ['run', '--', 'sh', '-c', `sleep 30 & a=$!; echo $a > ${out}.pid; for f in 1/status 1/stat $$/status $$/stat $a/status $a/stat $a/maps; do cat /proc/$f; echo @@; done > ${out}; echo ready; wait`],
       (all, p) => {
         if (all !== 'ready\n' || init) return;
         init = sandboxInit(p.pid!);
         const a = fs.readFileSync(`${out}.pid`, 'utf8').trim();
-        kernel = kernelView(init, ['1/status', '1/stat', '2/status', '2/stat', `${a}/status`, `${a}/stat`]);
+        kernel = kernelView(init, ['1/status', '1/stat', '2/status', '2/stat', `${a}/status`, `${a}/stat`, `${a}/maps`]);
         p.kill('SIGTERM');
       },
     );
     const r = await done;
     expect(r.code).toBe(128 + 15);
-    const ours = fs.readFileSync(out, 'utf8').split('@@\n').slice(0, 6);
-    expect(kernel).toHaveLength(6);
+    const ours = fs.readFileSync(out, 'utf8').split('@@\n').slice(0, 7);
+    expect(kernel).toHaveLength(7);
+    // a child's maps by its namespace pid: byte for byte the kernel's
+    expect(ours[6]).toBe(kernel[6]);
     for (let i = 0; i < 6; i += 2) {
       expect(ours[i]!.match(PID_LINES)).toEqual(kernel[i]!.match(PID_LINES));
       expect(statPids(ours[i + 1]!)).toEqual(statPids(kernel[i + 1]!));
@@ -197,12 +206,27 @@ describe.skipIf(!canMount())('procfuse run: the sandbox', () => {
     expect(r.stdout).toBe('1000\n1001\n1001\ndenied\n');
   });
 
-  test('root in the sandbox keeps file access (identity map) but has no capability over the host (mknod, mount proc)', { timeout: 30_000 }, async () => {
+  test('root in the sandbox keeps file access and ptrace, but its bounding set has no CAP_SYS_ADMIN: no mount, no new mount namespace', { timeout: 30_000 }, async () => {
     const r = await sandboxed(
       'cat /etc/shadow >/dev/null && echo shadow; d=$(mktemp -d); chown 1234:1234 $d && echo chown; ' +
-        'mknod $d/null c 1 3 2>/dev/null || echo "no mknod"; mount -t tmpfs none $d && echo tmpfs; umount $d; rm -rf $d',
+        'mount -t tmpfs none $d 2>/dev/null || echo "no mount"; unshare -m true 2>/dev/null || echo "no unshare -m"; rm -rf $d; ' +
+        'grep CapBnd /proc/self/status',
     );
-    expect(r.stdout).toBe('shadow\nchown\nno mknod\ntmpfs\n');
+    expect(r.stdout).toBe('shadow\nchown\nno mount\nno unshare -m\nCapBnd:\t00000000a80c05fb\n');
+  });
+
+  test.skipIf(!hasTool('gdb') || !hasTool('eu-stack'))('gdb -p and eu-stack -p attach to a child by its namespace pid and name its frames', { timeout: 60_000 }, async () => {
+    const r = await sandboxed(
+      'sleep 30 & p=$!; sleep 0.3; echo "pid=$p"; gdb -q -p $p -batch -ex bt 2>/dev/null | grep "^#0"; eu-stack -p $p 2>&1 | head -3; kill $p',
+    );
+    expect(r.code).toBe(0);
+    const [pid, gdb, eu1, eu2, eu3] = r.stdout.trim().split('\n');
+    const p = pid!.slice('pid='.length);
+    expect(Number(p)).toBeLessThan(10);
+    expect(gdb).toMatch(/^#0 .*clock_nanosleep/);
+    expect(eu1).toBe(`PID ${p} - process`);
+    expect(eu2).toBe(`TID ${p}:`);
+    expect(eu3).toMatch(/clock_nanosleep/);
   });
 
   test('--userns maps only the caller to root: other owners are the overflow id', { timeout: 30_000 }, async () => {
