@@ -395,6 +395,7 @@ static void drop_own_capabilities(void) {
 // of the user-namespace handshake.
 static void run_init(const struct options* o, const sigset_t* old, int to_outer, int from_outer) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("prctl(PR_SET_PDEATHSIG)");
+  prctl(PR_SET_NAME, "procfuse-init");  // what ps shows as pid 1 inside
   if (!o->new_pidns && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl(PR_SET_CHILD_SUBREAPER)");
   char go[3] = {0};
   for (int i = 0; i < 3; i++) {
