@@ -238,6 +238,14 @@ describe.skipIf(!canMount())('procfuse run: the sandbox', () => {
     expect(r.stdout.split('\n').slice(0, 3)).toEqual(['0', '0 0', '65534 65534']);
   });
 
+  test('`unshare -r` works inside: uid_map is written with the writer\'s credentials (as root, and as --user 1000)', { timeout: 30_000 }, async () => {
+    for (const [opts, outside] of [[[], '0'], [['--user', '1000'], '1000']] as const) {
+      const r = await sandboxed(`unshare -r sh -c 'id -u; tr -s " " < /proc/self/uid_map'`, [...opts]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(`0\n 0 ${outside} 1\n`);
+    }
+  });
+
   test('--user with an id the user namespace does not map fails cleanly with 125', { timeout: 30_000 }, async () => {
     const r = await sandboxed('echo never', ['--userns', '--user', '1000']);
     expect(r.stdout).toBe('');
