@@ -188,6 +188,50 @@ describe.skipIf(!usable)('procfuse-runtime (runc, busybox-static bundle)', () =>
     await expectNothingLeft(id);
   });
 
+  test('run: SIGTERM to the runtime reaches the container\'s init, and its status is the run\'s', { timeout: 60_000 }, async () => {
+    setArgs(['sh', '-c', 'trap "echo got TERM; exit 9" TERM; echo ready; while :; do sleep 0.1; done']);
+    const id = newId();
+    const r = await new Promise<Result>((resolve) => {
+      const p = spawn(RUNTIME, ['--root', runcRoot, 'run', id], {
+        cwd: bundle,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, PROCFUSE_NODE: process.execPath },
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout === 'ready\n') p.kill('SIGTERM');
+      });
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('exit', (code) => setTimeout(() => resolve({ code, stdout, stderr }), 50));
+    });
+    expect(r.stdout).toBe('ready\ngot TERM\n');
+    expect(r.code).toBe(9);
+    await expectNothingLeft(id);
+
+  });
+
+  test('run: a container killed by SIGKILL (runtime kill ID KILL) gives 137', { timeout: 60_000 }, async () => {
+    setArgs(['sh', '-c', 'echo ready; sleep 30']);
+    const id = newId();
+    const r = await new Promise<Result>((resolve) => {
+      const p = spawn(RUNTIME, ['--root', runcRoot, 'run', id], {
+        cwd: bundle,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, PROCFUSE_NODE: process.execPath },
+      });
+      let stdout = '';
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout === 'ready\n') void runtime(runcRoot, ['kill', id, 'KILL'], base);
+      });
+      p.on('exit', (code) => setTimeout(() => resolve({ code, stdout, stderr: '' }), 50));
+    });
+    expect(r.code).toBe(128 + 9);
+    await expectNothingLeft(id);
+  });
+
   test('a failing runc create passes its status through and leaves nothing', { timeout: 60_000 }, async () => {
     const id = newId();
     const r = await runtime(runcRoot, ['create', '--bundle', path.join(base, 'no-such-bundle'), id], base);
