@@ -6,9 +6,13 @@
 // fd 4 (read):  "go\n" once the daemon serves DIR with that init's pid namespace
 //               (EOF instead: give up with 125).
 //
-// Three processes, because each namespace step needs a different one:
+// Four processes, because each namespace step needs a different one:
 //   outer: unshare(CLONE_NEWPID), fork the init, write its uid/gid maps from the
-//          parent user namespace, pass signals on, exit with the init's status;
+//          parent user namespace (--userns) or pass it the locked mount
+//          namespace (default), pass signals on, exit with the init's status;
+//   maker: forked by the outer before unshare(CLONE_NEWPID), so it takes no pid
+//          in the sandbox: joins the init's mount namespace once /proc is bound
+//          there and copies it into a new user namespace, then is killed;
 //   init:  pid 1 of the new pid namespace (kernel/pid_namespace.c: its exit kills
 //          the rest). Waits for "go", then in a new private mount namespace binds
 //          DIR over /proc and detaches every other procfs and fusectl mount. Then
@@ -17,9 +21,10 @@
 //          one it was copied from is made with CL_UNPRIVILEGED, and
 //          lock_mnt_tree() marks every mount in it MNT_LOCKED, so can_umount()
 //          refuses `umount /proc` with EINVAL (even to a real root) and nothing
-//          under a mount can be revealed. By default a short-lived child makes
-//          that copy (unshare(CLONE_NEWUSER|CLONE_NEWNS)) and the init joins it
-//          with setns(pidfd, CLONE_NEWNS), staying in the host's user namespace:
+//          under a mount can be revealed. By default the maker makes that copy
+//          (unshare(CLONE_NEWUSER|CLONE_NEWNS)), the outer passes it over by
+//          SCM_RIGHTS, and the init joins it with setns(fd, CLONE_NEWNS),
+//          staying in the host's user namespace:
 //          the command is then root as the kernel sees it (ptrace access to its
 //          own children is decided as on the host, so debuggers work), but with
 //          a bounding set without CAP_SYS_ADMIN (no mount, unshare or setns of
