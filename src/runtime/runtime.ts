@@ -173,7 +173,7 @@ interface Created {
  */
 async function create(args: RuncArgs, reap: boolean): Promise<Created> {
   const dir = stateDir(args);
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true }); // left by a runtime that died
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const bundle = path.resolve(args.bundle ?? '.');
   let proc;
@@ -256,12 +256,34 @@ async function cleanUp(dir: string): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Never touch another container's state or container: runc create would refuse
+ * the id anyway, and our undo would delete what is not ours. Called before any
+ * of our state is made.
+ */
+function refuseExisting(args: RuncArgs): void {
+  if (spawnSync(runc(), [...args.globals, 'state', args.id!], { stdio: 'ignore' }).status === 0) {
+    throw new RuntimeError(`container with id ${args.id} exists`, 1);
+  }
+}
+
+/** After a failed create or a run: the container (if runc created it for us) and our state go. */
+async function undoCreate(args: RuncArgs): Promise<void> {
+  const dir = stateDir(args);
+  if (!fs.existsSync(dir)) return; // failed before it was ours (e.g. the id exists)
+  if (statusLines(dir).some((l) => l.startsWith('created'))) {
+    spawnSync(runc(), [...args.globals, 'delete', '--force', args.id!], { stdio: 'ignore' });
+  }
+  await cleanUp(dir);
+}
+
 async function createCommand(args: RuncArgs): Promise<number> {
+  stateDir(args); // validates the id
+  refuseExisting(args);
   try {
     await create(args, false);
   } catch (e) {
-    spawnSync(runc(), [...args.globals, 'delete', '--force', args.id!], { stdio: 'ignore' });
-    await cleanUp(stateDir(args));
+    await undoCreate(args);
     throw e;
   }
   return 0;
@@ -301,6 +323,7 @@ async function runCommand(args: RuncArgs): Promise<number> {
     throw new RuntimeError('run: a terminal (process.terminal) needs create --console-socket and start; set "terminal": false to use run', 2);
   }
   const dir = stateDir(args);
+  refuseExisting(args);
   let containerPid: number | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (containerPid !== undefined) {
@@ -328,8 +351,7 @@ async function runCommand(args: RuncArgs): Promise<number> {
     return code;
   } finally {
     for (const s of FORWARDED) process.off(s, onSignal);
-    spawnSync(runc(), [...args.globals, 'delete', '--force', args.id], { stdio: 'ignore' });
-    await cleanUp(dir);
+    await undoCreate(args);
   }
 }
 

@@ -232,6 +232,24 @@ describe.skipIf(!usable)('procfuse-runtime (runc, busybox-static bundle)', () =>
     await expectNothingLeft(id);
   });
 
+  test('create or run with the id of an existing container fails and leaves that container and its view alone', { timeout: 60_000 }, async () => {
+    setArgs(['sleep', '30']);
+    const id = newId();
+    expect((await runtime(runcRoot, ['create', '--bundle', bundle, id], base)).code).toBe(0);
+    const before = fs.readdirSync(STATE_ROOT).filter((d) => d.endsWith(`-${id}`));
+    expect(before).toHaveLength(1);
+    for (const args of [['create', '--bundle', bundle, id], ['run', id]]) {
+      const r = await runtime(runcRoot, args, bundle);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`procfuse-runtime: container with id ${id} exists\n`);
+    }
+    expect(fs.readdirSync(STATE_ROOT).filter((d) => d.endsWith(`-${id}`))).toEqual(before);
+    expect(fs.readFileSync(path.join(STATE_ROOT, before[0]!, 'inject.status'), 'utf8')).toBe('created ' + JSON.parse((await runtime(runcRoot, ['state', id], base)).stdout).pid + '\narmed\n');
+    expect((await runtime(runcRoot, ['start', id], base)).code).toBe(0);
+    expect((await runtime(runcRoot, ['delete', '--force', id], base)).code).toBe(0);
+    await expectNothingLeft(id);
+  });
+
   test('a failing runc create passes its status through and leaves nothing', { timeout: 60_000 }, async () => {
     const id = newId();
     const r = await runtime(runcRoot, ['create', '--bundle', path.join(base, 'no-such-bundle'), id], base);
