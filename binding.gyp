@@ -19,6 +19,18 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "libraries": ["<!@(pkg-config --libs fuse3)", "-lpthread"]
+    },
+    {
+      "target_name": "procfuse-sandbox",
+      "type": "executable",
+      "sources": ["native/sandbox.c"],
+      "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
+    },
+    {
+      "target_name": "procfuse-inject",
+      "type": "executable",
+      "sources": ["native/inject.c"],
+      "cflags": ["-Wall", "-Wextra", "-std=gnu11"]
     }
   ]
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # An unwinder under fault rules (root): gdb's `bt`, which reads the target's
 # stack with pread on /proc/<pid>/task/<tid>/mem, runs inside `procfuse run`
-# against a live target, once per rule set. eu-stack (libdwfl) reads memory with
+# against a live target, once per rule set (--no-new-pidns: the target is a host
+# process, which a sandbox of its own pid namespace would not see). eu-stack (libdwfl) reads memory with
 # process_vm_readv and only maps through /proc, so it gets a maps rule.
 # Prints each trace; exits 0 only when every case degrades as expected.
 set -uo pipefail
@@ -35,7 +36,7 @@ expect() { # expect <case> <output> <regex that must match> [<regex that must no
   if [ -n "${4:-}" ] && echo "$2" | grep -qE "$4"; then echo "FAIL ($1): unexpected /$4/"; fail=1; fi
 }
 gdb_bt() {
-  "${procfuse[@]}" run --faults "$work/rules.json" -- \
+  "${procfuse[@]}" run --no-new-pidns --faults "$work/rules.json" -- \
     gdb -q -batch -nx -p "$pid" -ex 'set pagination off' -ex bt 2>&1 | grep -E '^#|Backtrace stopped|Cannot access'
   return "${PIPESTATUS[0]}"
 }
@@ -69,12 +70,12 @@ expect exit-mid-unwind "$out" 'Cannot access memory' ' main \(\)'
 
 echo "== eu-stack, no faults"
 rules ''
-out=$("${procfuse[@]}" run --faults "$work/rules.json" -- eu-stack -p "$pid" 2>&1); rc=$?; echo "$out"
+out=$("${procfuse[@]}" run --no-new-pidns --faults "$work/rules.json" -- eu-stack -p "$pid" 2>&1); rc=$?; echo "$out"
 expect eu-plain "$out" ' leaf$'; expect eu-plain "$out" ' main$'
 
 echo "== eu-stack, maps without the target's own file mappings"
 rules "{\"name\":\"hide-exe\",\"file\":\"maps\",\"target\":{\"pid\":$pid},\"mapping\":\"$bin\",\"action\":\"hide\"}"
-out=$("${procfuse[@]}" run --faults "$work/rules.json" -- eu-stack -p "$pid" 2>&1); rc=$?; echo "$out"
+out=$("${procfuse[@]}" run --no-new-pidns --faults "$work/rules.json" -- eu-stack -p "$pid" 2>&1); rc=$?; echo "$out"
 expect eu-hide "$out" '^#1 +0x[0-9a-f]+$' ' leaf$'
 # eu-stack reports the frames it could not map with status 1; a crash would be >= 128.
 [ "$rc" -lt 128 ] || { echo "FAIL (eu-hide): eu-stack died with $rc"; fail=1; }

@@ -61,14 +61,24 @@ commands:
                                  SIGHUP (which then does not unmount)
       --replay DIR               serve the process recorded by procfuse snapshot
                                  in DIR (mem: recorded bytes, EIO elsewhere)
-  run [--keep-mount] [mount options] -- <command> [args...]
-                                 run a command with procfuse as its /proc: mount
-                                 on a temporary directory (served by a daemon
-                                 child), bind it over /proc in a private mount
-                                 namespace (unshare --mount), run the command
-                                 with its own stdin/stdout/stderr, pass it
-                                 SIGINT/SIGTERM/SIGHUP, then unmount; mount
-                                 options as for mount, except --foreground
+  run [run options] [mount options] -- <command> [args...]
+                                 run a command in a sandbox whose /proc is
+                                 procfuse: a new pid namespace (the command is
+                                 pid 2 under a tiny init, pid 1, that reaps
+                                 orphans and passes signals on), a private mount
+                                 namespace with procfuse over /proc showing that
+                                 namespace only, locked (umount /proc fails: the
+                                 mount namespace is owned by a user namespace
+                                 below ours), root without CAP_SYS_ADMIN; the
+                                 daemon stays outside, invisible; stdin/stdout/
+                                 stderr are the command's, SIGINT/SIGTERM/SIGHUP
+                                 are passed to it; then unmount; mount options
+                                 as for mount, except --foreground
+      --no-new-pidns             stay in the host's pid namespace (and view)
+      --userns                   run in a new user namespace that maps only the
+                                 caller to root (as unshare -r); other ids are
+                                 unmapped (nobody)
+      --user UID[:GID]           run the command with these ids
       --keep-mount               leave that mount and its daemon running after
                                  the command exits (prints where; stop it with
                                  procfuse unmount)
@@ -130,6 +140,12 @@ export type ServeOptions = Omit<MountOptions, 'mountpoint' | 'foreground' | 'rea
 export interface RunOptions extends ServeOptions {
   /** leave the mount and its daemon running after the command exits */
   keepMount: boolean;
+  /** a new pid namespace whose init is ours and whose view the mount shows (default) */
+  newPidns: boolean;
+  /** run in a new user namespace that maps only the caller to root (else: host root without CAP_SYS_ADMIN) */
+  userns: boolean;
+  /** --user UID[:GID]: the command's ids */
+  user?: { uid: number; gid: number };
   command: string[];
 }
 
@@ -137,7 +153,20 @@ export interface RunOptions extends ServeOptions {
  * Parses the options of `mount` (and of `run`, which passes `forRun`); returns
  * them with the positional arguments.
  */
-function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions & { keepMount: boolean }; positional: string[] } {
+type RunOnly = Pick<RunOptions, 'keepMount'> & Partial<Pick<RunOptions, 'newPidns' | 'userns' | 'user'>>;
+
+/** `--user UID[:GID]` (numeric ids: names mean nothing inside the sandbox's namespaces) */
+function parseUser(v: string): { uid: number; gid: number } {
+  const m = /^([0-9]+)(?::([0-9]+))?$/.exec(v);
+  const uid = Number(m?.[1]);
+  const gid = m?.[2] === undefined ? uid : Number(m[2]);
+  if (!m || uid > 0xfffffffe || gid > 0xfffffffe) {
+    throw new CliError(`run: --user takes UID[:GID] as numbers, not '${v}'`, EXIT_USAGE);
+  }
+  return { uid, gid };
+}
+
+function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions & RunOnly; positional: string[] } {
   const opts = {
     foreground: false,
     debug: false,
@@ -146,7 +175,7 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
     allowOther: true,
     keepMount: false,
     proc: { ...DEFAULT_MOUNT_OPTIONS },
-  } as MountOptions & { keepMount: boolean };
+  } as MountOptions & RunOnly;
   const positional: string[] = [];
   const prefix = forRun ? 'run: ' : '';
   for (let i = 0; i < args.length; i++) {
@@ -226,8 +255,14 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
         opts.lifelineFd = int(3, 1000);
         break;
       case '--keep-mount':
+      case '--no-new-pidns':
+      case '--userns':
+      case '--user':
         if (!forRun) throw new CliError(`unknown option '${a}' (try procfuse --help)`, EXIT_USAGE);
-        opts.keepMount = true;
+        if (a === '--keep-mount') opts.keepMount = true;
+        else if (a === '--no-new-pidns') opts.newPidns = false;
+        else if (a === '--userns') opts.userns = true;
+        else opts.user = parseUser(value());
         break;
       default:
         if (a.startsWith('-')) throw new CliError(`${prefix}unknown option '${a}' (try procfuse --help)`, EXIT_USAGE);
@@ -240,11 +275,12 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
 export function parseMountArgs(args: string[]): MountOptions {
   const { opts, positional } = parseServeArgs(args, false);
   if (positional.length !== 1) throw new CliError('usage: procfuse mount <mountpoint> [options]', EXIT_USAGE);
-  const { keepMount: _, ...mount } = opts;
+  const { keepMount: _k, newPidns: _n, userns: _u, user: _user, ...mount } = opts;
   return { ...mount, mountpoint: positional[0]! };
 }
 
-export const RUN_USAGE = 'usage: procfuse run [--keep-mount] [mount options] -- <command> [args...]';
+export const RUN_USAGE =
+  'usage: procfuse run [--keep-mount] [--no-new-pidns] [--userns] [--user UID[:GID]] [mount options] -- <command> [args...]';
 
 /** `run [options] -- <command> [args...]`: everything after the first `--` is the command. */
 export function parseRunArgs(args: string[]): RunOptions {
@@ -255,8 +291,8 @@ export function parseRunArgs(args: string[]): RunOptions {
   }
   const command = dash < 0 ? [] : args.slice(dash + 1);
   if (command.length === 0) throw new CliError(`run: missing command after --\n${RUN_USAGE}`, EXIT_USAGE);
-  const { foreground: _f, readyFd: _r, lifelineFd: _l, ...rest } = opts;
-  return { ...rest, command };
+  const { foreground: _f, readyFd: _r, lifelineFd: _l, newPidns, userns, ...rest } = opts;
+  return { ...rest, newPidns: newPidns ?? true, userns: userns ?? false, command };
 }
 
 /** The arguments `run` needs before `--` in its own help detection (so `run -- grep --help` runs grep). */

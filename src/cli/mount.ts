@@ -95,10 +95,11 @@ export interface DaemonChild {
  * Spawns the serving daemon, `procfuse mount <abs> --foreground --ready-fd 3`,
  * in its own session (a terminal's ^C must not reach it). `out` receives its
  * stdout and stderr. With `lifeline`, fd 4 is a pipe from us: when it closes
- * (we exit, even by SIGKILL) the daemon unmounts and exits.
+ * (we exit, even by SIGKILL) the daemon unmounts and exits. `cli` is the
+ * `procfuse` script (another command, such as procfuse-runtime, passes it).
  */
-export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe', lifeline = false): DaemonChild {
-  const args = [process.argv[1]!, 'mount', abs, '--foreground', '--ready-fd', '3', '--threads', String(opts.threads)];
+export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe', lifeline = false, cli = process.argv[1]!): DaemonChild {
+  const args = [cli, 'mount', abs, '--foreground', '--ready-fd', '3', '--threads', String(opts.threads)];
   if (opts.debug) args.push('--debug');
   if (opts.fuseDebug) args.push('--fuse-debug');
   if (!opts.allowOther) args.push('--no-allow-other');
@@ -236,6 +237,16 @@ function serve(opts: MountOptions, abs: string): void {
     stopping = true;
     say(`${why}: unmounting ${abs}`);
     session.close();
+    // `procfuse run`'s daemon (the one with a lifeline) owns its temporary
+    // mountpoint: a SIGKILLed run leaves nobody else to remove it. rmdir only
+    // takes an empty directory that is no mountpoint any more.
+    if (opts.lifelineFd !== undefined) {
+      try {
+        fs.rmdirSync(abs);
+      } catch {
+        // still in use or already gone: run removes it when it can
+      }
+    }
     process.exit(0);
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop(sig));

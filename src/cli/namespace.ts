@@ -1,20 +1,34 @@
-/** The pure parts of `procfuse run`: the namespace command line and the exit status. */
+/** The pure parts of `procfuse run`: the sandbox's command line, its reports, the exit status. */
 import os from 'node:os';
+import path from 'node:path';
+
+import type { RunOptions } from './args';
 
 /**
- * $1 is the mountpoint, the rest the command (as arguments: never parsed by
- * the shell). A failed bind exits 125 (our failure, not the command's). The
- * namespace's copy of the temporary mount is detached, so the command sees
- * procfuse only at /proc. `exec` gives sh's 126/127 for a command that cannot
- * run or is not found.
+ * native/sandbox.c, built beside the addon: the namespace work needs a
+ * single-threaded process (unshare(CLONE_NEWUSER) refuses a threaded one).
  */
-const NAMESPACE_SCRIPT =
-  'mount --bind "$1" /proc || { echo "procfuse: run: cannot bind $1 over /proc" >&2; exit 125; }; ' +
-  'umount -l "$1" 2>/dev/null; shift; exec "$@"';
+export function sandboxBinary(): string {
+  const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..');
+  return path.join(root, 'build/Release/procfuse-sandbox');
+}
 
-/** The argv that runs `command` with the procfuse mount at `mnt` as its /proc. */
-export function namespaceArgv(mnt: string, command: string[]): string[] {
-  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', mnt, ...command];
+/**
+ * The argv of the sandbox that runs `opts.command` with the procfuse mount at
+ * `mnt` as its /proc. The command is passed as arguments, never through a shell.
+ */
+export function sandboxArgv(mnt: string, opts: Pick<RunOptions, 'newPidns' | 'userns' | 'user' | 'command'>): string[] {
+  const argv = [sandboxBinary()];
+  if (!opts.newPidns) argv.push('--no-new-pidns');
+  if (opts.userns) argv.push('--userns');
+  if (opts.user) argv.push('--user', `${opts.user.uid}:${opts.user.gid}`);
+  return [...argv, '--mnt', mnt, '--', ...opts.command];
+}
+
+/** The host pid of the sandbox's init, from its "init <pid>" report line. */
+export function parseInitReport(line: string): number | undefined {
+  const m = /^init ([1-9][0-9]*)$/.exec(line.trim());
+  return m ? Number(m[1]) : undefined;
 }
 
 /** The shell convention for a process's end: its code, or 128+N for signal N. */

@@ -1,25 +1,31 @@
 /**
- * `procfuse run [--keep-mount] [mount options] -- <command> [args...]`: the
- * command sees procfuse as its /proc, in a private mount namespace, so nobody
- * has to unshare by hand.
+ * `procfuse run [options] -- <command> [args...]`: the command runs in a
+ * sandbox whose /proc is procfuse, showing the sandbox's own pid namespace.
  *
- * Three processes, so that the one serving the mount never touches it (a
- * synchronous access from the serving process would deadlock):
+ * Three parties, so that the one serving the mount never touches it (a
+ * synchronous access from the serving process would deadlock) and never enters
+ * the sandbox:
  *   - this process: owns the temporary mountpoint, forwards signals, cleans up;
- *   - the daemon (`procfuse mount <tmp> --foreground`), in its own session, tied
- *     to us by a lifeline pipe so it unmounts and exits even if we are SIGKILLed;
- *   - the command: `unshare --mount --propagation private` binds <tmp> over
- *     /proc, detaches the <tmp> copy in its namespace, and execs the command.
- *     The bind never reaches the host's mount table (private propagation).
+ *   - the sandbox (native/sandbox.c): a new pid namespace whose init waits,
+ *     paused, until the daemon serves that namespace's view, then binds the
+ *     mount over /proc in a private mount namespace, moves into a copy of it
+ *     owned by a new user namespace (every mount there is MNT_LOCKED, so
+ *     `umount /proc` fails), and runs the command as pid 2 as root without
+ *     CAP_SYS_ADMIN (or, with --userns, as root of a new user namespace);
+ *   - the daemon (`procfuse mount <tmp> --foreground -o pidns=<the init's>`), in
+ *     its own session and outside the sandbox's pid namespace (invisible and
+ *     unreachable from inside), tied to us by a lifeline pipe so that it
+ *     unmounts, removes <tmp> and exits even if we are SIGKILLed (the sandbox
+ *     dies with us then: PR_SET_PDEATHSIG).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { CliError, EXIT_RUN_FAILED, type RunOptions } from './args';
+import { CliError, EXIT_RUN_FAILED, type RunOptions, type ServeOptions } from './args';
 import { checkFuseDevice, defaultLogPath, spawnDaemon } from './mount';
-import { exitStatusOf, namespaceArgv } from './namespace';
+import { exitStatusOf, parseInitReport, sandboxArgv } from './namespace';
 import { abortConnection, fuseConnectionAt, isFuseMount, mountsAt } from './mounts';
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -38,6 +44,57 @@ const say = (msg: string): void => {
   process.stderr.write(`procfuse: run: ${msg}\n`);
 };
 
+/**
+ * The daemon's options: with a new pid namespace, a fixed view of it (as
+ * `mount -t proc -o pidns=` would give), unless the caller chose a view.
+ */
+export function daemonOptions(opts: RunOptions, initPid: number): ServeOptions {
+  const { keepMount: _k, newPidns, userns: _u, user: _user, command: _c, ...serve } = opts;
+  if (!newPidns || serve.proc.pidns.kind !== 'default') return serve;
+  return { ...serve, proc: { ...serve.proc, pidns: { kind: 'fixed', ns: `/proc/${initPid}/ns/pid` } } };
+}
+
+interface Sandbox {
+  child: ChildProcess;
+  /** the init's host pid; undefined if the sandbox failed before it */
+  init: Promise<number | undefined>;
+  /** the sandbox's exit status (the command's, or 128+N) */
+  exit: Promise<number>;
+  /** lets the init bind /proc and start the command */
+  go(): void;
+  /** tells the init to give up (it exits 125) */
+  abort(): void;
+}
+
+function startSandbox(mnt: string, opts: RunOptions): Sandbox {
+  const [file, ...args] = sandboxArgv(mnt, opts);
+  const child = spawn(file!, args, { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'] });
+  const report = child.stdio[3] as NodeJS.ReadableStream;
+  const control = child.stdio[4] as NodeJS.WritableStream & { destroy(): void };
+  const exit = new Promise<number>((resolve, reject) => {
+    child.on('error', (e) => reject(new CliError(`run: cannot start the sandbox (${file}): ${e.message}`, EXIT_RUN_FAILED)));
+    child.on('exit', (code, signal) => resolve(exitStatusOf(code, signal)));
+  });
+  const init = new Promise<number | undefined>((resolve) => {
+    let got = '';
+    report.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) resolve(parseInitReport(got.split('\n')[0]!));
+    });
+    report.on('end', () => resolve(undefined));
+    exit.then(() => resolve(undefined), () => resolve(undefined));
+  });
+  // The sandbox may end before we write (EPIPE): its exit status says why.
+  control.on('error', () => {});
+  return {
+    child,
+    init,
+    exit,
+    go: () => control.end('go\n'),
+    abort: () => control.destroy(),
+  };
+}
+
 export async function runCommand(opts: RunOptions): Promise<number> {
   try {
     checkFuseDevice();
@@ -48,36 +105,51 @@ export async function runCommand(opts: RunOptions): Promise<number> {
 
   // A signal that arrives before the command exists ends the run with 128+N.
   let pendingSignal: NodeJS.Signals | undefined;
-  let command: ChildProcess | undefined;
+  let started = false;
+  let sandbox: Sandbox | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (command && command.exitCode === null && command.signalCode === null) command.kill(sig);
+    if (started && sandbox && sandbox.child.exitCode === null && sandbox.child.signalCode === null) sandbox.child.kill(sig);
     else pendingSignal ??= sig;
   };
   for (const sig of FORWARDED_SIGNALS) process.on(sig, onSignal);
 
-  const daemon = startDaemon(mnt, opts);
+  let daemon: RunDaemon | undefined;
   let keep = false;
   try {
+    sandbox = startSandbox(mnt, opts);
+    const initPid = await sandbox.init;
+    if (initPid === undefined) {
+      const status = await sandbox.exit;
+      throw new CliError(`run: the sandbox failed before its init started (status ${status})`, EXIT_RUN_FAILED);
+    }
+    daemon = startDaemon(mnt, daemonOptions(opts, initPid), opts);
     if (!(await daemon.ready)) {
+      sandbox.abort();
+      await sandbox.exit;
       throw new CliError(`run: the daemon could not mount ${mnt}${daemon.logTail()}`, EXIT_RUN_FAILED);
     }
     daemon.connectionId = fuseConnectionAt(mnt);
-    if (pendingSignal) return exitStatusOf(null, pendingSignal);
-    const [file, ...args] = namespaceArgv(mnt, opts.command);
-    command = spawn(file!, args, { stdio: 'inherit' });
-    const status = await new Promise<number>((resolve, reject) => {
-      command!.on('error', (e) => reject(new CliError(`run: cannot start unshare: ${e.message}`, EXIT_RUN_FAILED)));
-      command!.on('exit', (code, signal) => resolve(exitStatusOf(code, signal)));
-    });
+    if (pendingSignal) {
+      sandbox.abort();
+      await sandbox.exit;
+      return exitStatusOf(null, pendingSignal);
+    }
+    started = true;
+    sandbox.go();
+    const status = await sandbox.exit;
     keep = opts.keepMount;
     return status;
   } finally {
     for (const sig of FORWARDED_SIGNALS) process.off(sig, onSignal);
-    if (keep) {
+    if (sandbox && sandbox.child.exitCode === null && sandbox.child.signalCode === null) {
+      sandbox.child.kill('SIGKILL');
+      await sandbox.exit.catch(() => 0);
+    }
+    if (keep && daemon) {
       daemon.release();
       say(`kept ${mnt} mounted (daemon pid ${daemon.child.pid}, log ${daemon.logPath}); stop with: procfuse unmount ${mnt}`);
     } else {
-      await daemon.stop();
+      await daemon?.stop();
       removeMountpoint(mnt);
     }
   }
@@ -97,13 +169,13 @@ interface RunDaemon {
   stop(): Promise<void>;
 }
 
-function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
+function startDaemon(mnt: string, serve: ServeOptions, opts: RunOptions): RunDaemon {
   // With --keep-mount the daemon outlives us, so it needs a log file and no lifeline.
   const logPath = opts.log ?? (opts.keepMount ? defaultLogPath(mnt) : '');
   const logFd = logPath ? fs.openSync(logPath, 'a', 0o600) : undefined;
   // Asked for a debug log and given no file: it goes to our stderr, where the user looks.
   const toStderr = logFd === undefined && (opts.debug || opts.fuseDebug);
-  const { child, ready } = spawnDaemon(mnt, opts, logFd ?? (toStderr ? process.stderr.fd : 'pipe'), !opts.keepMount);
+  const { child, ready } = spawnDaemon(mnt, serve, logFd ?? (toStderr ? process.stderr.fd : 'pipe'), !opts.keepMount);
   if (logFd !== undefined) fs.closeSync(logFd);
   let tail = '';
   for (const s of [child.stdout, child.stderr]) {
@@ -157,12 +229,15 @@ function startDaemon(mnt: string, opts: RunOptions): RunDaemon {
   return d;
 }
 
-/** Detaches anything still mounted at `mnt` (lazily: never blocks) and removes the directory. */
+/**
+ * Detaches anything still mounted at `mnt` (lazily: never blocks) and removes
+ * the directory (the daemon may have removed it already).
+ */
 function removeMountpoint(mnt: string): void {
   for (let i = 0; i < 4 && mountsAt(mnt).some(isFuseMount); i++) spawnSync('umount', ['-l', mnt]);
   try {
     fs.rmdirSync(mnt);
   } catch (e) {
-    say(`cannot remove ${mnt}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') say(`cannot remove ${mnt}: ${(e as Error).message}`);
   }
 }

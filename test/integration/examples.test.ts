@@ -118,8 +118,9 @@ describe.skipIf(!canMount())('procfuse run', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const [shPid, self] = r.stdout.trim().split('\n');
-    expect(self).toMatch(/^[1-9][0-9]*$/);
-    expect(self).toBe(shPid); // exec: the readlink process has the shell's pid
+    // the command is pid 2 of its pid namespace, under the sandbox's init
+    expect(shPid).toBe('2');
+    expect(self).toBe(shPid); // exec: the readlink process has the shell's pid, in the view's numbers
     await expectCleanedUp(log);
 
     const mi = await run(['run', '--', 'cat', '/proc/self/mountinfo']);
@@ -140,7 +141,7 @@ describe.skipIf(!canMount())('procfuse run', () => {
     expect((await run(['run', '--', 'sh', '-c', 'kill -9 $$'])).code).toBe(128 + 9);
     const nf = await run(['run', '--', '/nonexistent/command']);
     expect(nf.code).toBe(127);
-    expect(nf.stderr).toMatch(/not found/);
+    expect(nf.stderr).toBe('procfuse: run: /nonexistent/command: No such file or directory\n');
   });
 
   test('--debug without --log: the daemon\'s request log goes to run\'s stderr', { timeout: 30_000 }, async () => {
@@ -174,42 +175,57 @@ describe.skipIf(!canMount())('procfuse run', () => {
     await expectCleanedUp(log);
   });
 
-  test('a SIGKILLed run: the mount leaves the host at once, the daemon when the orphaned command ends (lifeline pipe)', { timeout: 30_000 }, async () => {
+  test('a SIGKILLed run leaves nothing: the sandbox dies with it (PR_SET_PDEATHSIG), the daemon unmounts and removes the temporary directory', { timeout: 30_000 }, async () => {
     const log = tmpLog();
-    let commandPid = 0;
-    const { done } = procfuse(['run', '--log', log, '--', 'sh', '-c', 'echo $$; exec sleep 30'], {
+    // a duration nobody else uses, to find the sandboxed sleep among the host's processes
+    const marker = `${1000 + Math.floor(Math.random() * 1000)}.25`;
+    const { done } = procfuse(['run', '--log', log, '--', 'sh', '-c', `echo started; exec sleep ${marker}`], {
       onStdout: (all, p) => {
-        if (all.endsWith('\n') && !commandPid) {
-          commandPid = Number(all.trim());
-          orphans.add(commandPid);
-          p.kill('SIGKILL');
-        }
+        if (all === 'started\n') p.kill('SIGKILL');
       },
     });
     expect((await done).signal).toBe('SIGKILL');
     const d = daemonOf(log);
     expect(await eventually(() => !mounted(d.dir))).toBe(true);
-    // The orphaned command still has procfuse as its /proc, so the daemon stays
-    // until the command's namespace is gone.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(alive(d.pid)).toBe(true);
-    process.kill(commandPid, 'SIGKILL');
     expect(await eventually(() => !alive(d.pid))).toBe(true);
+    expect(await eventually(() => !fs.existsSync(d.dir))).toBe(true);
     expect(fs.readFileSync(log, 'utf8')).toContain('parent exited: unmounting');
-    // the mountpoint directory itself stays (nobody is left to remove it)
-    fs.rmSync(d.dir, { recursive: true, force: true });
+    const sleeps = fs.readdirSync('/proc').filter((n) => {
+      try {
+        return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8') === `sleep\0${marker}\0`;
+      } catch {
+        return false;
+      }
+    });
+    expect(sleeps).toEqual([]);
   });
 
-  test('a command that leaves a process behind: the run still ends, unmounted and without its daemon', { timeout: 30_000 }, async () => {
+  test('a command that leaves a process behind: the pid namespace ends with the command, the run ends unmounted and without its daemon', { timeout: 30_000 }, async () => {
+    const log = tmpLog();
+    const marker = `${2000 + Math.floor(Math.random() * 1000)}.25`;
+    const r = await run(['run', '--log', log, '--', 'sh', '-c', `sleep ${marker} >/dev/null 2>&1 & echo $!`]);
+    expect(r.code).toBe(0);
+    await expectCleanedUp(log);
+    // zap_pid_ns_processes(): the init's exit killed the leftover
+    const left = fs.readdirSync('/proc').filter((n) => {
+      try {
+        return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8') === `sleep\0${marker}\0`;
+      } catch {
+        return false;
+      }
+    });
+    expect(left).toEqual([]);
+  });
+
+  test('--no-new-pidns: a process left behind lives on, but its /proc went with the daemon (connection aborted)', { timeout: 30_000 }, async () => {
     const log = tmpLog();
     const t0 = Date.now();
-    const r = await run(['run', '--log', log, '--', 'sh', '-c', 'sleep 30 >/dev/null 2>&1 & echo $!']);
+    const r = await run(['run', '--no-new-pidns', '--log', log, '--', 'sh', '-c', 'sleep 30 >/dev/null 2>&1 & echo $!']);
     const left = Number(r.stdout.trim());
     orphans.add(left);
     expect(r.code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
     await expectCleanedUp(log);
-    // the leftover lives on, but its /proc went with the daemon (connection aborted)
     expect(alive(left)).toBe(true);
     const inside = spawnSync('nsenter', ['-t', String(left), '-m', 'cat', `/proc/${left}/maps`], { encoding: 'utf8' });
     expect(inside.status).not.toBe(0);
@@ -290,7 +306,12 @@ describe.skipIf(!canMount())('examples/symbolize (glog-style symbolizer)', () =>
     // It really was procfuse's mem: the daemon decided the symbolizer's opens.
     const opens = [...fs.readFileSync(log, 'utf8').matchAll(/mem open: caller pid (\d+) \S+ \d+ -> (\d+)/g)];
     expect(opens.length).toBe(3); // one per symbolized address, as glog does
-    for (const o of opens) expect(o[1]).toBe(o[2]);
+    // the caller as FUSE reports it (a pid of the daemon's namespace); the
+    // target in the view's numbers: the symbolizer is pid 2 of its sandbox
+    for (const o of opens) {
+      expect(o[1]).toBe(opens[0]![1]);
+      expect(o[2]).toBe('2');
+    }
     await expectCleanedUp(log);
   });
 
