@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The newcomer's one command: install libfuse3, build, put `procfuse` on PATH
-# (npm link), mount procfuse, show what a process sees through it next to the
-# kernel's /proc, and unmount.
+# (npm link), then run a sandboxed shell under `procfuse run` (its own pid 1
+# world, reading its own memory through /proc/self/mem).
 #   usage: scripts/demo.sh [mountpoint] [--keep]
-# Without a mountpoint it mounts on a fresh directory (mktemp), never on one that
-# someone else may be using.
+# With a mountpoint it also mounts the host view there, shows it, and unmounts
+# (--keep leaves it mounted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mnt=
@@ -39,11 +39,32 @@ fi
 procfuse=procfuse
 command -v procfuse >/dev/null || procfuse="node $here/dist/mount/cli.js"
 
-if [ -z "$mnt" ]; then
-  mnt=$(mktemp -d /tmp/procfuse.XXXXXX)
-else
-  mkdir -p "$mnt"
-fi
+# The main job: a sandbox whose /proc is procfuse. Its shell is pid 1 of its own
+# pid namespace, sees only its own processes, and reads its own memory through
+# /proc/self/mem (what a crash symbolizer does).
+echo "== $procfuse run -- sh -c '...': a sandboxed shell"
+$procfuse run -- sh -c '
+  echo "I am pid $$; /proc/self -> $(readlink /proc/self); /proc is $(stat -f -c %T /proc)"
+  sleep 30 & 
+  echo "the processes I can see: $(ls /proc | grep "^[0-9]" | tr "\n" " ")"
+  ps -o pid,ppid,comm
+  if command -v python3 >/dev/null; then
+    python3 -c "
+import re
+m = open(\"/proc/self/maps\").readline()
+start = int(m.split(\"-\")[0], 16)
+with open(\"/proc/self/mem\", \"rb\") as f:
+    f.seek(start); head = f.read(4)
+print(\"python3 (pid %d) reads its own memory at 0x%x: %r, its first mapping: %s\" % (__import__(\"os\").getpid(), start, head, m.split()[-1]))
+"
+  fi
+  kill $! 2>/dev/null
+  umount /proc 2>/dev/null && echo "umount /proc: succeeded (it should not)" || echo "umount /proc: refused, the sandbox cannot get under its /proc"
+'
+[ -n "$mnt" ] || exit 0
+
+# With a mountpoint: also mount procfuse there (the host view) and show it.
+mkdir -p "$mnt"
 $procfuse mount "$mnt"
 cleanup() {
   [ $keep = 1 ] && return
