@@ -40,7 +40,11 @@ interface Ctx {
   tmp: string;
   crasher: string;
   glogCrasher: string;
-  /** lsof -e options for every other FUSE mount: a hung one must not stall lsof */
+  /**
+   * lsof's options exempting every other FUSE mount, computed by the shell just
+   * before lsof runs (other tests mount and unmount all the time): a hung one
+   * must not stall lsof, a gone one must not be named.
+   */
   lsofExempt: string;
 }
 
@@ -355,10 +359,7 @@ describe.skipIf(!canMount())('compatibility matrix: each client prints through t
     const [, port, child] = await readyLine(target);
     let glogCrasher = '';
     if (!glogInstalled() && has('c++')) glogCrasher = buildCxxProgram('glog_crasher', ['glog']);
-    const exempt = fuseMountpoints()
-      .filter((d) => d !== '/proc')
-      .map((d) => `-e ${shellQuote(d)}`)
-      .join(' ');
+    const exempt = `$(awk '$3 ~ /^fuse/ && $2 != "/proc" { print "-e", $2 }' /proc/self/mounts)`;
     ctx = { pid: target.pid, port, child, name, tmp, crasher: buildCProgram('crasher'), glogCrasher, lsofExempt: exempt };
     before = snapshot();
   }, 120_000);
@@ -464,18 +465,6 @@ function snapshot(): Map<number, string> {
     }
   }
   return out;
-}
-
-function fuseMountpoints(): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => / - fuse/.test(l))
-    .map((l) => l.split(' ')[4]!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 /** "READY <pid> <port> <child>" of client_target. */
