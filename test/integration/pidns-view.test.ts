@@ -184,7 +184,7 @@ describe.skipIf(!canMount())('pid-namespace views', () => {
     const m = await mount(['-o', 'pidns=caller']);
     // Numbers are compared through the shell's own $! (a pid taken in between would shift them).
     const body =
-      'sleep 1000 & a=$!; sleep 1001 & b=$!; ps -eo ppid,stat,comm; ps -o comm= -p $a; [ "$(pgrep sleep | tr \'\\n\' \' \')" = "$a $b " ] && echo pgrep-ok; ' +
+      'sleep 1000 & a=$!; sleep 1001 & b=$!; ps -eo ppid,comm; ps -o comm= -p $a; [ "$(pgrep sleep | tr \'\\n\' \' \')" = "$a $b " ] && echo pgrep-ok; ' +
       'kill $a; wait $a; [ "$(pgrep sleep)" = "$b" ] && echo kill-ok; kill $b';
     const run = (bind: string[]) =>
       spawnSync('unshare', ['--pid', '--fork', '--mount', '--kill-child', ...bind, 'sh', '-c', body], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
