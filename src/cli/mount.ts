@@ -26,8 +26,6 @@ import { openAudit } from '../audit/audit-log';
 import { LogSink, routeOutputTo } from './log-sink';
 import { detach, isFuseMount, mountsAt } from './mounts';
 
-/** How often a daemon checks that its mount is still in its mount namespace. */
-const MOUNT_CHECK_MS = 1000;
 
 const say = (msg: string): void => {
   process.stderr.write(`procfuse: ${msg}\n`);
@@ -271,7 +269,6 @@ function serve(opts: MountOptions, abs: string): void {
   } catch (e) {
     throw new CliError(`cannot mount ${abs}: ${(e as Error).message}`);
   }
-  const connection = session.connectionId;
   let stopping = false;
   const stop = (why: string): void => {
     if (stopping) return;
@@ -309,19 +306,6 @@ function serve(opts: MountOptions, abs: string): void {
     serveFaultControl(abs, faults);
   }
   session.onExit = () => stop('the connection ended');
-  // Unmounted from outside (procfuse unmount, umount -l) while a reader still
-  // holds a file open: the connection lives on for that reader and the kernel
-  // never tells us. Our mount gone from our namespace means we are done.
-  const watch = setInterval(() => {
-    let here = true;
-    try {
-      here = mountsAt(abs).some((m) => isFuseMount(m) && (connection < 0 || m.devMinor === connection));
-    } catch {
-      // cannot tell: keep serving
-    }
-    if (!here) stop('unmounted from outside');
-  }, MOUNT_CHECK_MS);
-  watch.unref();
   // Every request's failure is answered by the dispatcher (EIO for a bug);
   // anything else thrown outside a request is logged, and we keep serving.
   process.on('uncaughtException', (err) => {

@@ -26,7 +26,7 @@ const READERS: Record<string, string[]> = {
 const HIDDEN_PER_PID = new Set([
   'arch_status', 'attr', 'autogroup', 'children', 'clear_refs', 'coredump_filter', 'io', 'ksm_merging_pages',
   'ksm_stat', 'map_files', 'mountstats', 'numa_maps', 'oom_adj', 'pagemap', 'personality', 'sched', 'schedstat',
-  'stack', 'syscall', 'timens_offsets', 'timers', 'timerslack_ns', 'wchan',
+  'stack', 'timens_offsets', 'timers', 'timerslack_ns',
 ]);
 
 type Probe = Record<string, string> | null;
@@ -48,6 +48,11 @@ function known(row: Row): string | undefined {
   const gone = (p: Probe) => p === null || p.lstat === 'ENOENT' || p.open === 'ENOENT' || p.readlink === 'ENOENT';
   if (/^\d+\/(task\/\d+\/)?fd(info)?\/\d+$/.test(row.path) && (gone(row.host) || gone(row.ours))) {
     return 'fd opened or closed between the crawls (not a difference)';
+  }
+  // Checks made at READ time (lock_trace) are still the policy's, which cannot
+  // tell whether a uid-0 task is dumpable: narrower for a capless uid-0 reader.
+  if (name === 'syscall' && perPid && row.host?.read !== undefined && row.host.read !== 'EPERM' && row.ours?.read === 'EPERM') {
+    return 'read-time ptrace check by the policy (syscall)';
   }
   if (row.path === 'kmsg' && row.host?.open === 'ok' && row.ours?.open === 'EPERM') {
     return 'kmsg never read on a reader\'s behalf';
