@@ -10,7 +10,10 @@
         "native/mem_reader.cc",
         "native/ns_info.cc",
         "native/procfs_instance.cc",
-        "native/write_as.cc"
+        "native/write_as.cc",
+        "native/reader_creds.cc",
+        "native/reader_ops.cc",
+        "native/reader_pool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=9", "NAPI_DISABLE_CPP_EXCEPTIONS", "FUSE_USE_VERSION=314", "_FILE_OFFSET_BITS=64"],

@@ -12,6 +12,7 @@
 #include "ns_info.h"
 #include "procfs_instance.h"
 #include "write_as.h"
+#include "reader_ops.h"
 
 namespace procfuse {
 namespace {
@@ -262,6 +263,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("faultCounters", Napi::Function::New<FaultCountersNew>(env, "faultCounters"));
   exports.Set("faultHits", Napi::Function::New<FaultHits>(env, "faultHits"));
   exports.Set("faultCountersDrop", Napi::Function::New<FaultCountersDrop>(env, "faultCountersDrop"));
+  InitReaderOps(env, exports);
   return exports;
 }
 

@@ -19,6 +19,7 @@
 
 #include "errno_error.h"
 #include "handle_table.h"
+#include "reader_ops.h"
 
 namespace procfuse {
 
@@ -157,6 +158,10 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
     } else {
       fuse_reply_buf(req, buf, static_cast<size_t>(n));
     }
+    return;
+  }
+  if (auto r = std::dynamic_pointer_cast<ReaderFileHandle>(h)) {
+    ServeReaderRead(req, std::move(r), size, off);
     return;
   }
   fuse_reply_err(req, EBADF);
@@ -688,13 +693,20 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
 void FuseSession::StopLoop() {
   if (se_ == nullptr) return;
   fuse_session_exit(se_);
+  // How long a reader that still holds a file open may keep the connection
+  // before we abort it.
+  auto grace = std::chrono::milliseconds(2000);
   if (mounted_) {
     // Lazy unmount: the mount disappears from the namespace at once; when no file
     // on it is open any more the kernel ends the connection and the workers wake.
-    umount2(mountpoint_.c_str(), MNT_DETACH);
+    if (umount2(mountpoint_.c_str(), MNT_DETACH) != 0 && errno == EINVAL) {
+      // Already unmounted from outside (procfuse unmount, umount -l): what keeps
+      // the connection now is a file someone holds open; do not wait for it.
+      grace = std::chrono::milliseconds(100);
+    }
     mounted_ = false;
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  auto deadline = std::chrono::steady_clock::now() + grace;
   while (!loop_done_ && std::chrono::steady_clock::now() < deadline) {
     usleep(10 * 1000);
   }

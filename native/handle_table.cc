@@ -1,6 +1,10 @@
 #include "handle_table.h"
 
+#include <unistd.h>
+
 namespace procfuse {
+
+ReaderFileHandle::~ReaderFileHandle() { close(fd); }
 
 HandleTable& HandleTable::Global() {
   static HandleTable* table = new HandleTable();  // never destroyed: workers may outlive statics

@@ -82,6 +82,19 @@ struct MemHandle : Handle {
   std::unique_ptr<MemReader> reader;
 };
 
+// A host /proc file opened AS THE READER (reader_ops.h): the kernel decided at
+// open, with the reader's credentials (f_cred is theirs). For a file whose
+// kernel code looks at the READER at read time too (%pK, sysctl_perm,
+// capable() in a show function), each FUSE read is a pread made by the reader
+// pool with the credentials of that read's caller; for the others
+// (opener_decides), a plain pread on the FUSE worker.
+struct ReaderFileHandle : Handle {
+  ReaderFileHandle(int f, bool opener) : fd(f), opener_decides(opener) {}
+  ~ReaderFileHandle() override;
+  const int fd;
+  const bool opener_decides;
+};
+
 // Thread-safe: used from the JS thread (open) and FUSE workers (read/release).
 class HandleTable {
  public:

@@ -119,6 +119,25 @@ export interface NativeFaultPlan {
   counters: number;
   entries: NativeFaultEntry[];
 }
+/** Who a host operation is done as: a FUSE request's caller (tid, fsuid, fsgid). */
+export interface NativeCaller {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** What openAsReader gives back (native/reader_ops.cc OpenKind). */
+export const OpenAsReaderKind = {
+  /** a handle whose FUSE reads are preads as the reader of each read */
+  Handle: 0,
+  /** the fd itself; the caller closes it */
+  Fd: 1,
+  /** nothing: only whether the kernel lets this reader open it */
+  Probe: 2,
+  /** a handle whose FUSE reads are plain preads: the kernel decided everything at open */
+  OpenerHandle: 3,
+} as const;
+export type OpenAsReaderKind = (typeof OpenAsReaderKind)[keyof typeof OpenAsReaderKind];
 
 export interface NativeBinding {
   FuseSession: new (
@@ -177,6 +196,16 @@ export interface NativeBinding {
    * open(path, O_WRONLY) + write(data): the kernel decides for that task
    */
   writeAs(creds: NativeTaskCreds, path: string, data: Buffer): number;
+  /**
+   * open(2) of a host file on a reader-pool thread wearing the caller's fsuid/fsgid,
+   * ids, groups and effective capabilities (native/reader_creds.h); rejects with the
+   * kernel's errno (code 'EPERM', ...).
+   */
+  openAsReader(path: string, caller: NativeCaller, flags: number, kind: OpenAsReaderKind): Promise<number>;
+  /** open(2) and read(2) to the end (at most maxBytes) of a host file, both as the caller */
+  readAsReader(path: string, caller: NativeCaller, maxBytes: number): Promise<Buffer>;
+  /** readlink(2) of a host path as the caller (see openAsReader) */
+  readlinkAsReader(path: string, caller: NativeCaller): Promise<Buffer>;
 }
 
 function load(): NativeBinding {

@@ -37,7 +37,13 @@ commands:
       --max-read BYTES           cap one FUSE read request (4096-1048576; default
                                  1 MiB, which is also the fastest)
       --log FILE                 where a daemon writes its log
-                                 (default /run/procfuse/<mountpoint>.log)
+                                 (default /run/procfuse/<mountpoint>.log); a log
+                                 that cannot be opened fails mount; SIGHUP
+                                 reopens it (logrotate)
+      --audit FILE               one JSON line per open of a protected file (mem,
+                                 environ, auxv, maps, fd links, kallsyms, keys...):
+                                 who, whose, which file, decision and rule;
+                                 SIGHUP reopens it
       --yama-scope N             Yama ptrace_scope to apply (0-3; default: the
                                  host's /proc/sys/kernel/yama/ptrace_scope, or
                                  none when Yama is not enabled)
@@ -118,6 +124,7 @@ export interface MountOptions {
   threads: number;
   allowOther: boolean;
   log?: string;
+  audit?: string;
   yamaScope?: number;
   maxRead?: number;
   /** --policy: the operator's hide/deny rules (src/policy/policy-file.ts) */
@@ -234,6 +241,9 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
         break;
       case '--policy':
         opts.policy = value();
+        break;
+      case '--audit':
+        opts.audit = value();
         break;
       case '--yama-scope':
         opts.yamaScope = int(0, 3);

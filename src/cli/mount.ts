@@ -1,7 +1,8 @@
 /**
  * `procfuse mount <mountpoint>`: checks, stale-mount recovery, daemonizing, and
  * a clean unmount on SIGINT/SIGTERM. SIGHUP reloads what the daemon was given
- * to read (the --policy file); a daemon with nothing to reload unmounts.
+ * to read (the --policy file) and reopens what it writes (--log), for
+ * logrotate; a daemon with nothing to reload or reopen unmounts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,7 +22,10 @@ import { FaultRulesFile } from '../faults/fault-rules-file';
 import { FaultRulesError } from '../faults/rules';
 import { CliError, EXIT_USAGE, type MountOptions, type ServeOptions } from './args';
 import { formatProcOptions } from './proc-options';
+import { openAudit } from '../audit/audit-log';
+import { LogSink, routeOutputTo } from './log-sink';
 import { detach, isFuseMount, mountsAt } from './mounts';
+
 
 const say = (msg: string): void => {
   process.stderr.write(`procfuse: ${msg}\n`);
@@ -110,6 +114,8 @@ export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe
   if (o) args.push('-o', o);
   if (opts.faults !== undefined) args.push('--faults', opts.faults);
   if (opts.replay !== undefined) args.push('--replay', opts.replay);
+  if (opts.log !== undefined) args.push('--log', opts.log);
+  if (opts.audit !== undefined) args.push('--audit', path.resolve(opts.audit));
   if (lifeline) args.push('--lifeline-fd', '4');
   const child = spawn(process.execPath, args, {
     detached: true,
@@ -132,8 +138,13 @@ export function spawnDaemon(abs: string, opts: ServeOptions, out: number | 'pipe
 /** Starts the foreground server in a detached child and waits until it is mounted. */
 async function daemonize(opts: MountOptions, abs: string): Promise<number> {
   const log = opts.log ?? defaultLogPath(abs);
-  const logFd = fs.openSync(log, 'a', 0o600);
-  const { child, ready } = spawnDaemon(abs, opts, logFd);
+  let logFd: number;
+  try {
+    logFd = fs.openSync(log, 'a', 0o600);
+  } catch (e) {
+    throw new CliError(`cannot open the log ${log}: ${(e as Error).message} (choose another with --log FILE)`);
+  }
+  const { child, ready } = spawnDaemon(abs, { ...opts, log }, logFd);
   fs.closeSync(logFd);
   if (!(await ready)) {
     let tail = '';
@@ -189,6 +200,27 @@ function serve(opts: MountOptions, abs: string): void {
     }
     replay = new HostProc(path.join(opts.replay, 'proc'));
   }
+  // Output goes through a sink whose write errors are counted, never fatal:
+  // the log file (--log), else our stderr (which a daemon's parent pointed at its log).
+  let sink: LogSink;
+  if (opts.log !== undefined) {
+    try {
+      sink = LogSink.open(opts.log);
+    } catch (e) {
+      throw new CliError(`cannot open the log ${opts.log}: ${(e as Error).message} (choose another with --log FILE)`);
+    }
+  } else {
+    sink = new LogSink(2);
+  }
+  routeOutputTo(sink);
+  let auditSink: LogSink | undefined;
+  if (opts.audit !== undefined) {
+    try {
+      auditSink = openAudit(opts.audit);
+    } catch (e) {
+      throw new CliError(`cannot open the audit log ${opts.audit}: ${(e as Error).message}`);
+    }
+  }
   let views: Views;
   try {
     views = new Views(
@@ -226,6 +258,12 @@ function serve(opts: MountOptions, abs: string): void {
   }
   // --faults: SIGHUP re-reads the rules too (new opens get them).
   if (faults) reloaders.push(() => void faults.reload('SIGHUP'));
+  if (opts.log !== undefined) {
+    reloaders.push(() => {
+      sink.reopen();
+      say('SIGHUP: log reopened');
+    });
+  }
   try {
     session.mount();
   } catch (e) {
@@ -235,7 +273,7 @@ function serve(opts: MountOptions, abs: string): void {
   const stop = (why: string): void => {
     if (stopping) return;
     stopping = true;
-    say(`${why}: unmounting ${abs}`);
+    say(`${why}: unmounting ${abs} and exiting`);
     session.close();
     // `procfuse run`'s daemon (the one with a lifeline) owns its temporary
     // mountpoint: a SIGKILLed run leaves nobody else to remove it. rmdir only
@@ -247,8 +285,17 @@ function serve(opts: MountOptions, abs: string): void {
         // still in use or already gone: run removes it when it can
       }
     }
+    if (sink.failures > 0) say(`${sink.failures} log writes failed`);
+    if (auditSink && auditSink.failures > 0) say(`${auditSink.failures} audit log writes failed`);
     process.exit(0);
   };
+  if (auditSink) {
+    const audited = auditSink;
+    reloaders.push(() => {
+      audited.reopen();
+      say('SIGHUP: audit log reopened');
+    });
+  }
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop(sig));
   process.on('SIGHUP', () => {
     if (reloaders.length === 0) return stop('SIGHUP');
@@ -258,15 +305,14 @@ function serve(opts: MountOptions, abs: string): void {
     faults.watch();
     serveFaultControl(abs, faults);
   }
-  session.onExit = () => {
-    say(`${abs} was unmounted; exiting`);
-    session.close();
-    process.exit(0);
-  };
+  session.onExit = () => stop('the connection ended');
+  // Every request's failure is answered by the dispatcher (EIO for a bug);
+  // anything else thrown outside a request is logged, and we keep serving.
   process.on('uncaughtException', (err) => {
-    say(`fatal: ${err.stack ?? err.message}`);
-    session.close();
-    process.exit(1);
+    say(`internal error (still serving): ${err.stack ?? err.message}`);
+  });
+  process.on('unhandledRejection', (err) => {
+    say(`internal error (still serving): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   });
   if (opts.lifelineFd !== undefined) {
     // The parent that owns this mount (procfuse run) holds the other end; EOF

@@ -71,3 +71,4 @@ export function detach(path: string): { ok: boolean; message: string } {
   }
   return { ok: false, message: 'neither fusermount3 nor umount is available' };
 }
+

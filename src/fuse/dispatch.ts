@@ -10,7 +10,7 @@ import type { View } from '../view/view';
 import type { Caller } from './caller';
 import { FsError, toErrno } from './errno';
 import { InodeTable } from './inode-table';
-import { O_ACCMODE, S_IFDIR, S_IFLNK, type Attr, type Node } from './node';
+import { O_ACCMODE, O_DIRECT, S_IFDIR, S_IFLNK, type Attr, type Node, type OpenIntent } from './node';
 import { createHandle, readLength, type HandleFactory, type OpenedHandle } from './open-handles';
 import { PolicyGate } from './policy-gate';
 import { RequestContext } from './request';
@@ -44,6 +44,8 @@ export class Dispatcher {
   readonly inodes: InodeTable;
   /** The operator's --policy, applied before any node is asked. */
   readonly gate = new PolicyGate();
+  /** Handlers that failed with something other than an errno (bugs), answered EIO. */
+  internalErrors = 0;
   /** Open render-at-read handles, until their release. */
   private readonly renderers = new Map<number, NonNullable<OpenedHandle['renderer']>>();
   /** Open handles whose writes come to JS, until their release. */
@@ -60,48 +62,76 @@ export class Dispatcher {
 
   /** Entry point for every request the native session forwards. */
   handle(req: NativeRequest): void {
-    if (req.op === 'forget') {
-      this.inodes.forget(req.ino, req.size);
-      if (!this.inodes.get(req.ino)) this.gate.forget(req.ino);
-      return;
-    }
-    if (req.op === 'release') {
-      this.dropRenderer(req.fh);
+    if (req.op === 'forget' || req.op === 'release') {
+      // Events without a reply: a bug here is logged, never fatal.
+      try {
+        if (req.op === 'forget') {
+          this.inodes.forget(req.ino, req.size);
+          if (!this.inodes.get(req.ino)) this.gate.forget(req.ino);
+          return;
+        }
+        if (req.op === 'release') {
+          this.dropRenderer(req.fh);
+          return;
+        }
+      } catch (err) {
+        this.internalErrors++;
+        console.error(`procfuse: internal error in ${req.op} (ino ${req.ino}):`, err);
+      }
       return;
     }
     const caller: Caller = { pid: req.pid, uid: req.uid, gid: req.gid, umask: req.umask };
+    let pending: void | Promise<void>;
     try {
-      const ctx = new RequestContext(caller, this.resolveView(caller));
-      switch (req.op) {
-        case 'lookup':
-          return this.lookup(req, ctx);
-        case 'getattr':
-          return this.getattr(req, ctx);
-        case 'setattr':
-          return this.setattr(req, ctx);
-        case 'readlink':
-          return this.readlink(req, ctx);
-        case 'open':
-          return this.open(req, ctx);
-        case 'opendir':
-          return this.opendir(req, ctx);
-        case 'readdir':
-          return this.readdir(req, ctx);
-        case 'read':
-          return this.read(req, ctx);
-        case 'write':
-          return this.write(req, ctx);
-        default:
-          throw new FsError('EINVAL', `unknown op ${String((req as { op: unknown }).op)}`);
-      }
+      pending = this.run(req, new RequestContext(caller, this.resolveView(caller)));
     } catch (err) {
-      const errno = toErrno(err);
-      if (!(err instanceof FsError) && !(err && typeof err === 'object' && 'code' in err)) {
-        // A bug, not an errno: say so loudly, answer EIO.
-        console.error(`procfuse: internal error in ${req.op} (ino ${req.ino}):`, err);
-      }
-      log('%s ino=%d pid=%d -> errno %d (%s)', req.op, req.ino, req.pid, errno, (err as Error)?.message);
+      this.fail(req, err);
+      return;
+    }
+    // An asynchronous op (an open, lookup or readlink the reader pool does):
+    // its failure, even a bug, is that request's errno; the daemon keeps serving.
+    if (pending) pending.catch((err: unknown) => this.fail(req, err));
+  }
+
+  private run(req: NativeRequest, ctx: RequestContext): void | Promise<void> {
+    switch (req.op) {
+      case 'lookup':
+        return this.lookup(req, ctx);
+      case 'getattr':
+        return this.getattr(req, ctx);
+      case 'setattr':
+        return this.setattr(req, ctx);
+      case 'readlink':
+        return this.readlink(req, ctx);
+      case 'open':
+        return this.open(req, ctx);
+      case 'opendir':
+        return this.opendir(req, ctx);
+      case 'readdir':
+        return this.readdir(req, ctx);
+      case 'read':
+        return this.read(req, ctx);
+      case 'write':
+        return this.write(req, ctx);
+      default:
+        throw new FsError('EINVAL', `unknown op ${String((req as { op: unknown }).op)}`);
+    }
+  }
+
+  /** The one error reply of a request whose handler threw or rejected. */
+  private fail(req: NativeRequest, err: unknown): void {
+    const errno = toErrno(err);
+    if (!(err instanceof FsError) && !(err && typeof err === 'object' && 'code' in err)) {
+      // A bug, not an errno: say so loudly, answer EIO.
+      this.internalErrors++;
+      console.error(`procfuse: internal error in ${req.op} (ino ${req.ino}):`, err);
+    }
+    log('%s ino=%d pid=%d -> errno %d (%s)', req.op, req.ino, req.pid, errno, (err as Error)?.message);
+    try {
       this.session.replyErr(req.id, errno);
+    } catch (e) {
+      // Already answered (the bug was after the reply): nothing left to tell the kernel.
+      console.error(`procfuse: cannot answer ${req.op} (ino ${req.ino}) with errno ${errno}:`, e);
     }
   }
 
@@ -118,12 +148,17 @@ export class Dispatcher {
     return { ...attr, ino: statIno ?? ino };
   }
 
-  private lookup(req: NativeRequest, ctx: RequestContext): void {
+  private lookup(req: NativeRequest, ctx: RequestContext): void | Promise<void> {
     const parent = this.node(req.ino);
     if (!parent.lookup) throw new FsError('ENOTDIR');
     const name = req.name!.toString('latin1');
     const path = this.gate.lookup(req.ino, name, ctx);
-    const child = parent.lookup(name, ctx);
+    const found = parent.lookup(name, ctx);
+    if (found instanceof Promise) return found.then((child) => this.entry(req, ctx, name, path, child));
+    this.entry(req, ctx, name, path, found);
+  }
+
+  private entry(req: NativeRequest, ctx: RequestContext, name: string, path: string[] | undefined, child: Node): void {
     const attr = child.getattr(ctx);
     const ino = this.inodes.remember(req.ino, child);
     this.gate.remember(ino, path);
@@ -150,17 +185,23 @@ export class Dispatcher {
     this.session.replyAttr(req.id, this.toNative(req.ino, node.getattr(ctx)), ATTR_TIMEOUT);
   }
 
-  private readlink(req: NativeRequest, ctx: RequestContext): void {
+  private readlink(req: NativeRequest, ctx: RequestContext): void | Promise<void> {
     const node = this.node(req.ino);
     if (!node.readlink) throw new FsError('EINVAL');
     this.gate.check(req.ino, ctx, 'readlink');
     const target = node.readlink(ctx);
-    log('readlink %d pid=%d -> %s', req.ino, req.pid, target);
-    this.session.replyReadlink(req.id, target);
+    const reply = (t: string): void => {
+      log('readlink %d pid=%d -> %s', req.ino, req.pid, t);
+      this.session.replyReadlink(req.id, t);
+    };
+    if (target instanceof Promise) return target.then(reply);
+    reply(target);
   }
 
-  private open(req: NativeRequest, ctx: RequestContext): void {
+  private open(req: NativeRequest, ctx: RequestContext): void | Promise<void> {
     const node = this.node(req.ino);
+    // do_dentry_open: O_DIRECT needs FMODE_CAN_ODIRECT, which no procfs file sets.
+    if (req.flags & O_DIRECT) throw new FsError('EINVAL', 'O_DIRECT on a procfs file');
     if (!node.open) {
       const mode = node.getattr(ctx).mode & 0o170000;
       if (mode === S_IFDIR && (req.flags & O_ACCMODE) !== 0) throw new FsError('EISDIR');
@@ -168,22 +209,34 @@ export class Dispatcher {
       throw new FsError('EACCES');
     }
     this.gate.check(req.ino, ctx, 'open');
-    const intent = node.open(ctx, req.flags);
+    const opened = node.open(ctx, req.flags);
+    if (opened instanceof Promise) return opened.then((intent) => this.openWith(req, ctx, node, intent, false));
+    return this.openWith(req, ctx, node, opened, true);
+  }
+
+  /** `reopenable`: the node's open is synchronous, so a 'bytes' intent can be made again at a read from offset 0. */
+  private openWith(req: NativeRequest, ctx: RequestContext, node: Node, intent: OpenIntent, reopenable: boolean): void | Promise<void> {
     // seq_file regenerates at every read from offset 0: for bytes made at open,
     // that is this node opened again, as its opener (the reader of a passed fd
     // gets what the opener would, as the kernel's f_cred-based checks give).
     const again = (): Buffer => {
       const next = node.open!(ctx, req.flags);
+      if (next instanceof Promise) throw new FsError('EIO', 'open became asynchronous');
       if (next.kind !== 'bytes') throw new FsError('EIO', 'open intent changed kind');
       return next.data;
     };
-    let r: OpenedHandle;
+    let r: OpenedHandle | Promise<OpenedHandle>;
     try {
-      r = createHandle(intent, this.natives, again);
+      r = createHandle(intent, ctx, this.natives, reopenable ? again : undefined);
     } catch (err) {
       if (intent.kind === 'render') intent.release?.();
       throw err;
     }
+    if (r instanceof Promise) return r.then((h) => this.opened(req, h));
+    this.opened(req, r);
+  }
+
+  private opened(req: NativeRequest, r: OpenedHandle): void {
     if (r.renderer) this.renderers.set(r.fh, r.renderer);
     if (r.writer) this.writers.set(r.fh, r.writer);
     try {
@@ -218,12 +271,14 @@ export class Dispatcher {
     this.session.replyBuf(req.id, data.subarray(req.off, req.off + readLength(data, req.off, req.size, r.wholeLines === true)));
   }
 
-  private opendir(req: NativeRequest, ctx: RequestContext): void {
+  private opendir(req: NativeRequest, ctx: RequestContext): void | Promise<void> {
     const node = this.node(req.ino);
     if (!node.readdir) throw new FsError('ENOTDIR');
     this.gate.check(req.ino, ctx, 'opendir');
-    node.opendir?.(ctx);
-    this.session.replyOpen(req.id, 0, { directIo: false, keepCache: false, nonseekable: false });
+    const checked = node.opendir?.(ctx);
+    const reply = (): void => this.session.replyOpen(req.id, 0, { directIo: false, keepCache: false, nonseekable: false });
+    if (checked instanceof Promise) return checked.then(reply);
+    reply();
   }
 
   private readdir(req: NativeRequest, ctx: RequestContext): void {

@@ -4,6 +4,8 @@
  * the errno Linux gives (ENOTDIR for lookup/readdir on a file, EINVAL for
  * readlink on a non-link, EISDIR for opening a directory for writing).
  */
+import { constants as fsConstants } from 'node:fs';
+
 import type { NativeAttr, NativeFaultPlan } from '../native';
 import type { RequestContext } from './request';
 
@@ -15,6 +17,8 @@ export const S_IFIFO = 0o010000;
 export const S_IFMT = 0o170000;
 /** open(2) flags: the access mode bits (O_RDONLY 0, O_WRONLY 1, O_RDWR 2). */
 export const O_ACCMODE = 3;
+/** open(2) O_DIRECT (x86-64, arm64 differ: from the platform's constants). */
+export const O_DIRECT = fsConstants.O_DIRECT ?? 0o40000;
 
 /**
  * What getattr answers. The node id is filled in by the inode table, and stat()
@@ -58,7 +62,20 @@ export type OpenIntent =
    * directory) FIRST, then `check` decides on the credentials of the image whose
    * mm is pinned, then the handle proves the task was not reaped meanwhile.
    */
-  | { kind: 'mem'; taskDir: string; writable: boolean; check: () => void; faults?: NativeFaultPlan };
+  | { kind: 'mem'; taskDir: string; writable: boolean; check: () => void | Promise<void>; faults?: NativeFaultPlan }
+  /**
+   * A host file opened by the reader pool wearing the caller's credentials
+   * (native/reader_ops.h); each FUSE read is a pread made as that read's
+   * caller, so the kernel decides what the reader may open and what it reads.
+   */
+  | {
+      kind: 'as-reader';
+      path: string;
+      flags: number;
+      /** the kernel derives nothing from the READER at read time: reads need no credential switch */
+      openerDecides?: boolean;
+      opened?: (errno: string | undefined) => void;
+    };
 
 /** Performs one write(2) of `data` at `off` for the request's caller; returns the count. */
 export type FileWriter = (ctx: RequestContext, data: Buffer, off: number) => number;
@@ -71,10 +88,13 @@ export interface Node {
    */
   readonly key: string;
   getattr(ctx: RequestContext): Attr;
-  lookup?(name: string, ctx: RequestContext): Node;
+  /** May settle later (a check the reader pool makes). */
+  lookup?(name: string, ctx: RequestContext): Node | Promise<Node>;
   readdir?(ctx: RequestContext): DirEntry[];
   /** A check at opendir (the kernel's .permission on the directory); throws to refuse. */
-  opendir?(ctx: RequestContext): void;
-  readlink?(ctx: RequestContext): string;
-  open?(ctx: RequestContext, flags: number): OpenIntent;
+  opendir?(ctx: RequestContext): void | Promise<void>;
+  /** May settle later (a readlink that the reader pool does). */
+  readlink?(ctx: RequestContext): string | Promise<string>;
+  /** May settle later (an open that the reader pool does, native/reader_pool.h). */
+  open?(ctx: RequestContext, flags: number): OpenIntent | Promise<OpenIntent>;
 }

@@ -4,7 +4,7 @@
  * offset 0 to JS (op 'read'), which renders for that reader, stores the text in
  * the handle (native.setHandleData) and answers; later reads slice it natively.
  */
-import { native, type NativeFaultPlan } from '../native';
+import { native, OpenAsReaderKind, type NativeCaller, type NativeFaultPlan } from '../native';
 import { FsError, hasCode } from './errno';
 import type { FileWriter, OpenIntent } from './node';
 import type { RequestContext } from './request';
@@ -21,6 +21,8 @@ export interface OpenedHandle {
 /** The native calls used here; tests replace them. */
 export interface HandleFactory {
   bufferHandle(data: Buffer | null, renderAtRead?: boolean, forwardWrites?: boolean, wholeLines?: boolean): number;
+  /** native/reader_ops.h: open(2) by the reader pool wearing the caller's credentials */
+  openAsReader(path: string, caller: NativeCaller, flags: number, kind: OpenAsReaderKind): Promise<number>;
   memOpen(taskDir: string, writable: boolean, faults?: NativeFaultPlan): number;
   memAlive(fh: number): boolean;
   closeHandle(fh: number): void;
@@ -28,9 +30,15 @@ export interface HandleFactory {
 
 /**
  * `again` makes a 'bytes' intent's bytes anew (the dispatcher opens the node
- * again); without it they are served as made at open, for ever.
+ * again); without it they are served as made at open, for ever. An
+ * 'as-reader' or a kernel-judged 'mem' intent settles later (the reader pool).
  */
-export function createHandle(intent: OpenIntent, natives: HandleFactory = native, again?: () => Buffer): OpenedHandle {
+export function createHandle(
+  intent: OpenIntent,
+  ctx: RequestContext,
+  natives: HandleFactory = native,
+  again?: () => Buffer,
+): OpenedHandle | Promise<OpenedHandle> {
   switch (intent.kind) {
     case 'bytes': {
       const lines = intent.wholeLines === true;
@@ -44,13 +52,28 @@ export function createHandle(intent: OpenIntent, natives: HandleFactory = native
         directIo: true,
         renderer: { render: intent.render, release: intent.release, wholeLines: intent.wholeLines },
       };
-    case 'mem':
-      return { fh: openMem(intent, natives), directIo: true };
+    case 'mem': {
+      const fh = openMem(intent, natives);
+      return fh instanceof Promise ? fh.then((n) => ({ fh: n, directIo: true })) : { fh, directIo: true };
+    }
+    case 'as-reader':
+      return natives
+        .openAsReader(intent.path, ctx.caller, intent.flags, intent.openerDecides ? OpenAsReaderKind.OpenerHandle : OpenAsReaderKind.Handle)
+        .then(
+          (fh) => {
+            intent.opened?.(undefined);
+            return { fh, directIo: true };
+          },
+          (e: unknown) => {
+            intent.opened?.(String((e as { code?: unknown } | null)?.code ?? 'EIO'));
+            throw e;
+          },
+        );
   }
 }
 
 /** fs/proc/base.c mem_open: pin first (proc_mem_open), then decide, then prove identity. */
-function openMem(intent: Extract<OpenIntent, { kind: 'mem' }>, natives: HandleFactory): number {
+function openMem(intent: Extract<OpenIntent, { kind: 'mem' }>, natives: HandleFactory): number | Promise<number> {
   let fh: number;
   try {
     fh = natives.memOpen(intent.taskDir, intent.writable, intent.faults);
@@ -59,16 +82,24 @@ function openMem(intent: Extract<OpenIntent, { kind: 'mem' }>, natives: HandleFa
     if (hasCode(e, 'ESRCH', 'ENOENT')) throw new FsError('ESRCH', `${intent.taskDir} is gone`);
     throw e;
   }
-  try {
-    intent.check();
+  const prove = (): number => {
     // The task was not reaped between the pin and the check, so the credentials
     // just checked were those of the task whose mm is pinned.
     if (!natives.memAlive(fh)) throw new FsError('ESRCH', `${intent.taskDir} exited during open`);
-  } catch (e) {
+    return fh;
+  };
+  const fail = (e: unknown): never => {
     natives.closeHandle(fh);
     throw e;
+  };
+  try {
+    const checked = intent.check();
+    // A check the reader pool makes settles later; the pin is held meanwhile.
+    if (checked instanceof Promise) return checked.then(prove).catch(fail);
+    return prove();
+  } catch (e) {
+    return fail(e);
   }
-  return fh;
 }
 
 /**

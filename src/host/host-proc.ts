@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { FsError, hasCode } from '../fuse/errno';
+import { native, OpenAsReaderKind, type NativeCaller } from '../native';
 import { FdCache } from './fd-cache';
 import { parseStat, type ProcStat } from './parse-stat';
 import { parseStatus } from './parse-status';
@@ -21,6 +22,9 @@ import { parseStatus } from './parse-status';
  * walks its fd table (a full `lsof`) one FUSE round trip.
  */
 const MAX_CACHED_FDS = 16;
+
+/** Largest file readAsReader reads whole (kallsyms with modules is ~10 MiB). */
+const MAX_READ_AS_READER = 64 << 20;
 
 export class HostProc {
   /**
@@ -111,6 +115,29 @@ export class HostProc {
       chunks.push(Buffer.from(this.buf.subarray(0, n)));
       off += n;
     }
+  }
+
+  /**
+   * Opens and reads a whole file wearing the caller's credentials, on the
+   * reader pool (native/reader_ops.h): the kernel decides for that reader.
+   */
+  readAsReader(caller: NativeCaller, ...parts: Array<string | number>): Promise<Buffer> {
+    return native.readAsReader(this.path(...parts), caller, MAX_READ_AS_READER);
+  }
+
+  /** open(2) O_RDONLY wearing the caller's credentials; the fd is the caller's to close. */
+  openAsReaderFd(caller: NativeCaller, ...parts: Array<string | number>): Promise<number> {
+    return native.openAsReader(this.path(...parts), caller, 0, OpenAsReaderKind.Fd);
+  }
+
+  /** readlink(2) wearing the caller's credentials (proc_fd_access_allowed decides for them). */
+  readlinkAsReader(caller: NativeCaller, ...parts: Array<string | number>): Promise<Buffer> {
+    return native.readlinkAsReader(this.path(...parts), caller);
+  }
+
+  /** Whether the kernel lets the caller open the file (rejects with its errno); nothing is read. */
+  async probeAsReader(caller: NativeCaller, flags: number, ...parts: Array<string | number>): Promise<void> {
+    await native.openAsReader(this.path(...parts), caller, flags, OpenAsReaderKind.Probe);
   }
 
   readBytes(...parts: Array<string | number>): Buffer {

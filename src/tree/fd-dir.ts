@@ -5,12 +5,14 @@
  *
  * fd/ is dr-x------ owned by the task (DAC, applied by the kernel through
  * default_permissions); each fd/<n> link checks READ_FSCREDS at readlink.
- * fdinfo/ checks READ_FSCREDS on the directory itself (since v6.10).
+ * fdinfo/ checks READ_FSCREDS on the directory itself (since v6.10), and each
+ * fdinfo/<n> again at open (seq_fdinfo_open: proc_fdinfo_access_allowed), so
+ * an fd reopened after the task exec'd a setuid program is refused.
  */
 import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
 import type { RequestContext } from '../fuse/request';
-import { checkFileAccess } from '../files/access-check';
+import { callerIsTargetGroup, checkFileAccess, judgeByProbe } from '../files/access-check';
 import { HostSnapshotFile } from '../files/host-snapshot-file';
 import { isObjectLinkName, LinkTarget } from '../files/link-target';
 import { ProcLink } from '../files/proc-link';
@@ -36,28 +38,50 @@ export class FdDir implements Node {
     readonly key: 'fd' | 'fdinfo',
   ) {}
 
-  getattr(): Attr {
-    return processAttr(this.ref, [this.key], S_IFDIR | (this.key === 'fd' ? 0o500 : 0o555), 2);
+  getattr(ctx: RequestContext): Attr {
+    const attr = processAttr(this.ref, [this.key], S_IFDIR | (this.key === 'fd' ? 0o500 : 0o555), 2);
+    // proc_fd_permission: after generic_permission fails, a task of the same
+    // thread group may still list its own fd/ (a non-dumpable process's fd/
+    // is root's). The kernel applies DAC to what getattr says (our mount's
+    // default_permissions; attributes are never cached), so the task itself
+    // is shown as the owner: its own stat of fd/ differs from the host's
+    // (docs/known-differences.md), its access is the kernel's.
+    if (this.key === 'fd' && listsItsOwnFds(ctx, this.ref)) return { ...attr, uid: ctx.caller.uid };
+    return attr;
   }
 
-  private check(ctx: RequestContext): void {
-    if (this.key === 'fdinfo') checkFileAccess(FILE_ACCESS.fdinfo, ctx, this.ref);
+  /**
+   * proc_fdinfo_permission for the caller: the host kernel judges an open of
+   * the host's fdinfo/ made as the reader (the reader pool); the reader's own
+   * task, which no pool thread can be, is decided by the policy.
+   */
+  private check(ctx: RequestContext): void | Promise<void> {
+    if (this.key !== 'fdinfo') return;
+    if (callerIsTargetGroup(ctx, this.ref)) return void checkFileAccess(FILE_ACCESS.fdinfo, ctx, this.ref);
+    return judgeByProbe(FILE_ACCESS.fdinfo, ctx, this.ref, 'fdinfo', 0, () =>
+      this.ref.host.probeAsReader(ctx.caller, 0, ...this.ref.hostPath('fdinfo')),
+    );
   }
 
   /** fdinfo/ refuses at opendir already (proc_fdinfo_permission, v6.10+). */
-  opendir(ctx: RequestContext): void {
-    this.check(ctx);
+  opendir(ctx: RequestContext): void | Promise<void> {
+    return this.check(ctx);
   }
 
-  lookup(name: string, ctx: RequestContext): Node {
-    this.check(ctx);
+  lookup(name: string, ctx: RequestContext): Node | Promise<Node> {
+    const checked = this.check(ctx);
+    if (checked instanceof Promise) return checked.then(() => this.child(name, ctx));
+    return this.child(name, ctx);
+  }
+
+  private child(name: string, ctx: RequestContext): Node {
     // The kernel resolves a link's relative target (socket:[N]) in this directory.
     if (this.key === 'fd' && isObjectLinkName(name)) return LinkTarget.lookup(this.ref, 'fd', name, FILE_ACCESS['fd/N'], ctx);
     const fd = parsePidName(name);
     if (fd === undefined || !listHost(this.ref, this.key).includes(name)) throw new FsError('ENOENT');
     return this.key === 'fd'
       ? new ProcLink(this.ref, ['fd', String(fd)], FILE_ACCESS['fd/N'])
-      : new HostSnapshotFile(this.ref, `fdinfo/${fd}`);
+      : new HostSnapshotFile(this.ref, `fdinfo/${fd}`, { access: FILE_ACCESS.fdinfo });
   }
 
   // No check at getdents: proc_fdinfo_permission runs at open and lookup only.
@@ -73,6 +97,13 @@ export class FdDir implements Node {
       ...fds.map((n) => ({ name: String(n), type, pos: n + 2 })),
     ];
   }
+}
+
+/** same_thread_group(task, current), both numbered in the node's view. */
+function listsItsOwnFds(ctx: RequestContext, ref: ProcessRef): boolean {
+  if (ctx.view !== ref.view) return false;
+  const tgid = ctx.callerInView().tgid;
+  return tgid !== 0 && tgid === ref.tgid;
 }
 
 /** /proc/<pid>/ns: dr-x--x--x, one link per namespace kind the host shows. */

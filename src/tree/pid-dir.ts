@@ -52,7 +52,8 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   limits: host('limits'),
   cgroup: host('cgroup'),
   cmdline: host('cmdline'),
-  stat: host('stat', { render: renderStatForReader }),
+  // do_task_stat decides the masking for the task reading, at each read.
+  stat: host('stat', { render: renderStatForReader, atRead: true }),
   statm: host('statm'),
   maps: host('maps', { access: FILE_ACCESS.maps, render: renderMapsForReader, atRead: true, wholeLines: true }),
   mem: file((p) => new MemFile(p)),

@@ -36,6 +36,20 @@ class Leaf implements Node {
   getattr() { return attr(S_IFREG | 0o444); }
   open() { return { kind: 'bytes' as const, data: Buffer.from('x') }; }
 }
+/** An open that settles later, as the reader pool's do. */
+class AsyncLeaf implements Node {
+  constructor(
+    readonly key: string,
+    private readonly outcome: 'ok' | 'EPERM' | 'bug',
+  ) {}
+  getattr() { return attr(S_IFREG | 0o444); }
+  async open() {
+    await new Promise((r) => setTimeout(r, 1));
+    if (this.outcome === 'EPERM') throw new FsError('EPERM');
+    if (this.outcome === 'bug') throw new TypeError('undefined is not a function');
+    return { kind: 'as-reader' as const, path: '/proc/x', flags: 0 };
+  }
+}
 class Link implements Node {
   readonly key = 'self';
   getattr() { return attr(S_IFLNK | 0o777); }
@@ -49,6 +63,9 @@ class Root implements Node {
     if (name === 'boom') throw new Error('bug');
     if (name === 'gone') throw new FsError('ESRCH');
     if (name === 'file') return new Leaf('file');
+    if (name === 'async-ok' || name === 'async-EPERM' || name === 'async-bug') {
+      return new AsyncLeaf(name, name.slice(6) as 'ok' | 'EPERM' | 'bug');
+    }
     throw new FsError('ENOENT');
   }
   readdir() {
@@ -66,6 +83,7 @@ function fakeNatives(): HandleNatives {
     bufferHandle: () => next++,
     memOpen: () => next++,
     memAlive: () => true,
+    openAsReader: () => new Promise<number>((r) => setTimeout(() => r(88), 1)),
     closeHandle: () => {},
     setHandleData: () => {},
   };
@@ -146,5 +164,53 @@ describe('Dispatcher', () => {
     const r = req('setattr', 1, { flags: 1 });
     d.handle(r);
     expect(s.replies.get(r.id)).toEqual({ kind: 'err', value: constants.errno.EPERM });
+  });
+
+  test('an asynchronous open gets exactly one reply: its handle, its errno, or EIO for a bug', async () => {
+    const s = new FakeSession();
+    const d = dispatcher(s);
+    const origError = console.error;
+    const logged: unknown[] = [];
+    console.error = (...a: unknown[]) => logged.push(a);
+    try {
+      const opens = ['async-ok', 'async-EPERM', 'async-bug'].map((n) => {
+        const l = req('lookup', 1, { name: Buffer.from(n) });
+        d.handle(l);
+        const o = req('open', (s.replies.get(l.id)!.value as { ino: number }).ino);
+        d.handle(o);
+        return o;
+      });
+      for (const o of opens) expect(s.replies.has(o.id)).toBe(false);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(opens.map((o) => s.replies.get(o.id))).toEqual([
+        { kind: 'open', value: 88 },
+        { kind: 'err', value: constants.errno.EPERM },
+        { kind: 'err', value: constants.errno.EIO },
+      ]);
+      expect(d.internalErrors).toBe(1);
+      expect(logged).toHaveLength(1);
+      // and the dispatcher keeps serving
+      const r = req('getattr', 1);
+      d.handle(r);
+      expect(s.replies.get(r.id)?.kind).toBe('attr');
+    } finally {
+      console.error = origError;
+    }
+  });
+
+  test('a bug in forget or release is logged, never thrown to the native caller', () => {
+    const s = new FakeSession();
+    const d = dispatcher(s);
+    (d.inodes as unknown as { forget: () => void }).forget = () => {
+      throw new Error('bug');
+    };
+    const origError = console.error;
+    console.error = () => {};
+    try {
+      expect(() => d.handle(req('forget', 5, { size: 1 }))).not.toThrow();
+      expect(d.internalErrors).toBe(1);
+    } finally {
+      console.error = origError;
+    }
   });
 });

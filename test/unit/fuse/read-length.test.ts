@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
-import { createHandle, readLength, type HandleFactory } from '../../../src/fuse/open-handles';
+import { createHandle, readLength, type HandleFactory, type OpenedHandle } from '../../../src/fuse/open-handles';
+import type { RequestContext } from '../../../src/fuse/request';
 
 describe('readLength: what one read returns (seq_read)', () => {
   const text = Buffer.from('aaaa\nbbbb\ncccccccccc\n');
@@ -26,15 +27,21 @@ describe('createHandle: bytes made at open are made again from offset 0', () => 
     bufferHandle: (data, atRead, writes, lines) => (calls.push([data, atRead, writes, lines]), 7),
     memOpen: () => 0,
     memAlive: () => true,
+    openAsReader: () => Promise.resolve(0),
     closeHandle: () => {},
   };
+  const ctx = {} as RequestContext;
+  const sync = (h: OpenedHandle | Promise<OpenedHandle>): OpenedHandle => {
+    if (h instanceof Promise) throw new Error('a bytes handle is made at once');
+    return h;
+  };
   test('with a way to make them again, the handle is render-at-read and starts with the open text', () => {
-    const h = createHandle({ kind: 'bytes', data: Buffer.from('x') }, natives, () => Buffer.from('y'));
+    const h = sync(createHandle({ kind: 'bytes', data: Buffer.from('x') }, ctx, natives, () => Buffer.from('y')));
     expect(calls.pop()).toEqual([Buffer.from('x'), true, false, false]);
     expect(h.renderer?.render({} as never).toString()).toBe('y');
   });
   test('without one, the bytes are served as made at open', () => {
-    const h = createHandle({ kind: 'bytes', data: Buffer.from('x'), wholeLines: true }, natives);
+    const h = sync(createHandle({ kind: 'bytes', data: Buffer.from('x'), wholeLines: true }, ctx, natives));
     expect(calls.pop()).toEqual([Buffer.from('x'), false, false, true]);
     expect(h.renderer).toBeUndefined();
   });
