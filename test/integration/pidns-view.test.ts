@@ -182,9 +182,10 @@ describe.skipIf(!canMount())('pid-namespace views', () => {
 
   test('ps, pgrep and kill inside a new pid namespace with the mount over /proc answer as with its own procfs', T, async () => {
     const m = await mount(['-o', 'pidns=caller']);
-    // Numbers are compared through the shell's own $! (a pid taken in between would shift them).
+    // Numbers are compared through the shell's own $! (a pid taken in between would shift them);
+    // ps runs once both sleepers have exec'd (a child not yet exec'd is still 'sh').
     const body =
-      'sleep 1000 & a=$!; sleep 1001 & b=$!; ps -eo ppid,comm; ps -o comm= -p $a; [ "$(pgrep sleep | tr \'\\n\' \' \')" = "$a $b " ] && echo pgrep-ok; ' +
+      'sleep 1000 & a=$!; sleep 1001 & b=$!; while [ "$(pgrep -c -x sleep)" != 2 ]; do sleep 0.05; done; ps -eo ppid,comm; ps -o comm= -p $a; [ "$(pgrep sleep | tr \'\\n\' \' \')" = "$a $b " ] && echo pgrep-ok; ' +
       'kill $a; wait $a; [ "$(pgrep sleep)" = "$b" ] && echo kill-ok; kill $b';
     const run = (bind: string[]) =>
       spawnSync('unshare', ['--pid', '--fork', '--mount', '--kill-child', ...bind, 'sh', '-c', body], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
