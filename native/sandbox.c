@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -173,12 +174,15 @@ static void unescape(char* s) {
 }
 
 // Lazily detaches every procfs mount but /proc (and what is under it, which the
-// bind covers), and every fusectl mount: a real procfs elsewhere would show the
+// bind covers), every other procfuse mount but `keep` (ours), and every fusectl
+// mount: a real procfs or another procfuse mount elsewhere could show the
 // host's processes, and fusectl's abort file (fs/fuse/control.c
 // fuse_conn_abort_write checks no capability) would let the sandbox's root end
-// other FUSE connections. Neither can be mounted again from the sandbox's user
-// namespace (neither is FS_USERNS_MOUNT).
-static void detach_revealing_mounts(void) {
+// other FUSE connections. None can be mounted again without CAP_SYS_ADMIN.
+// Detaching the other procfuse mounts also keeps this namespace from holding
+// them: a FUSE connection lives while any namespace has a copy of its mount,
+// so another daemon could not end when its own mount is unmounted.
+static void detach_revealing_mounts(const char* keep) {
   FILE* f = fopen("/proc/self/mountinfo", "re");
   if (!f) die("/proc/self/mountinfo");
   char* line = NULL;
@@ -191,12 +195,13 @@ static void detach_revealing_mounts(void) {
     if (!dash) continue;
     char fstype[64] = "";
     if (sscanf(dash + 3, "%63s", fstype) != 1) continue;
-    if (strcmp(fstype, "proc") != 0 && strcmp(fstype, "fusectl") != 0) continue;
+    int procfuse = strcmp(fstype, "fuse.procfuse") == 0;
+    if (strcmp(fstype, "proc") != 0 && strcmp(fstype, "fusectl") != 0 && !procfuse) continue;
     char mp[4096];
     // fields: id parent major:minor root mountpoint ...
     if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) continue;
     unescape(mp);
-    if (strcmp(mp, "/proc") == 0 || strncmp(mp, "/proc/", 6) == 0) continue;
+    if (procfuse ? strcmp(mp, keep) == 0 : (strcmp(mp, "/proc") == 0 || strncmp(mp, "/proc/", 6) == 0)) continue;
     paths[n++] = strdup(mp);
   }
   free(line);
@@ -205,6 +210,7 @@ static void detach_revealing_mounts(void) {
     if (umount2(paths[i], MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) die(paths[i]);
     free(paths[i]);
   }
+  if (n == 256) detach_revealing_mounts(keep);  // there may be more
 }
 
 static sigset_t all_signals(void) {
@@ -415,7 +421,9 @@ static void run_init(const struct options* o, const sigset_t* old, int to_outer,
   // that nothing we do propagates back to the host.
   if (unshare(CLONE_NEWNS) != 0) die("unshare(CLONE_NEWNS)");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make / private");
-  detach_revealing_mounts();
+  char keep[PATH_MAX];
+  if (!realpath(o->mnt, keep)) die(o->mnt);
+  detach_revealing_mounts(keep);
   if (mount(o->mnt, "/proc", NULL, MS_BIND, NULL) != 0) {
     say("cannot bind %s over /proc: %s", o->mnt, strerror(errno));
     _exit(EXIT_SANDBOX_FAILED);

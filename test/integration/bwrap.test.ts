@@ -61,7 +61,7 @@ describe.skipIf(!canMount() || !haveBwrap)('bwrap --unshare-pid --bind <pidns=ca
   test('status and stat pid fields equal the kernel\'s; maps and mem of a child work by its namespace pid', { timeout: 30_000 }, async () => {
     const r = await bwrap(
       m.dir,
-      'sleep 30 & a=$!; for f in 1/status $$/status $a/status; do cat /proc/$f; echo @@; cat /run/k/proc/$f; echo @@; done; ' +
+      'sleep 30 & a=$!; until [ "$(cat /proc/$a/comm)" = sleep ]; do :; done; for f in 1/status $$/status $a/status; do cat /proc/$f; echo @@; cat /run/k/proc/$f; echo @@; done; ' +
         'for f in 1/stat $$/stat $a/stat; do cut -d" " -f1,4,5,6,8 /proc/$f /run/k/proc/$f; done; ' +
         // the sleep's first mapping and the ELF magic at its start, through ours
         'read -r range rest < /proc/$a/maps; echo "$rest" | tr -s " " | cut -d" " -f5; ' +

@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 
-import { canMount, CLI } from '../helpers/with-mount';
+import { canMount, CLI, startMount } from '../helpers/with-mount';
 
 interface Result {
   code: number | null;
@@ -129,12 +129,21 @@ describe.skipIf(!canMount())('procfuse run: the sandbox', () => {
     expect(r.stdout).toBe('CapInh: 0000000000000000\nCapPrm: 0000000000000000\nCapEff: 0000000000000000\nCapAmb: 0000000000000000\n');
   });
 
-  test('no procfs and no fusectl mount is left anywhere else in the sandbox', { timeout: 30_000 }, async () => {
-    const r = await sandboxed('cat /proc/self/mountinfo');
-    expect(r.code).toBe(0);
-    const lines = r.stdout.split('\n').filter((l) => / - (proc|fusectl) /.test(l));
-    // only the host's procfs under our mount at /proc remains (covered, locked)
-    expect(lines.map((l) => l.split(' ')[4])).toEqual(['/proc']);
+  test('no procfs, no other procfuse mount and no fusectl mount is left anywhere else in the sandbox', { timeout: 30_000 }, async () => {
+    // another procfuse mount with the host's view, as other runs and tests make them
+    const other = await startMount();
+    try {
+      const r = await sandboxed(`cat /proc/self/mountinfo; ls ${other.dir} | wc -l`);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.split('\n').filter((l) => / - (proc|fuse\.procfuse|fusectl) /.test(l));
+      // only the host's procfs under our mount at /proc remains (covered, locked), and ours
+      expect(lines.map((l) => `${l.split(' ')[4]} ${l.split(' - ')[1]!.split(' ')[0]}`)).toEqual(['/proc proc', '/proc fuse.procfuse']);
+      expect(r.stdout.trim().split('\n').at(-1)).toBe('0');
+      // the host still has it
+      expect(fs.readdirSync(other.dir).length).toBeGreaterThan(3);
+    } finally {
+      await other.stop();
+    }
   });
 
   test('the daemon cannot be signalled from inside (it is outside the pid namespace)', { timeout: 30_000 }, async () => {
@@ -175,7 +184,7 @@ describe.skipIf(!canMount())('procfuse run: the sandbox', () => {
     let init = 0;
     let kernel: string[] = [];
     const { done } = procfuse(
-      ['run', '--', 'sh', '-c', `sleep 30 & a=$!; echo $a > ${out}.pid; for f in 1/status 1/stat $$/status $$/stat $a/status $a/stat $a/maps; do cat /proc/$f; echo @@; done > ${out}; echo ready; wait`],
+      ['run', '--', 'sh', '-c', `sleep 30 & a=$!; until [ "$(cat /proc/$a/comm)" = sleep ]; do :; done; echo $a > ${out}.pid; for f in 1/status 1/stat $$/status $$/stat $a/status $a/stat $a/maps; do cat /proc/$f; echo @@; done > ${out}; echo ready; wait`],
       (all, p) => {
         if (all !== 'ready\n' || init) return;
         init = sandboxInit(p.pid!);
@@ -188,7 +197,8 @@ describe.skipIf(!canMount())('procfuse run: the sandbox', () => {
     expect(r.code).toBe(128 + 15);
     const ours = fs.readFileSync(out, 'utf8').split('@@\n').slice(0, 7);
     expect(kernel).toHaveLength(7);
-    // a child's maps by its namespace pid: byte for byte the kernel's
+    // a child's maps by its namespace pid (read once it has exec'd sleep; an fd
+    // opened before the exec reads nothing, on both): byte for byte the kernel's
     expect(ours[6]).toBe(kernel[6]);
     for (let i = 0; i < 6; i += 2) {
       expect(ours[i]!.match(PID_LINES)).toEqual(kernel[i]!.match(PID_LINES));
