@@ -301,7 +301,9 @@ async function startCommand(args: RuncArgs, argv: string[]): Promise<number> {
 
 async function deleteCommand(args: RuncArgs, argv: string[]): Promise<number> {
   const code = await runcCommand(argv);
-  if (code === 0) await cleanUp(stateDir(args));
+  // Also when runc no longer knows the container (its state is gone): ours goes too.
+  const gone = code !== 0 && spawnSync(runc(), [...args.globals, 'state', args.id ?? ''], { stdio: 'ignore' }).status !== 0;
+  if (code === 0 || gone) await cleanUp(stateDir(args));
   return code;
 }
 

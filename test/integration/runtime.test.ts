@@ -118,7 +118,13 @@ describe.skipIf(!usable)('procfuse-runtime (runc, busybox-static bundle)', () =>
     fs.mkdirSync(STATE_ROOT, { recursive: true });
   });
   afterAll(() => {
-    for (const id of ids) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore' });
+    // through the runtime, so that a test that failed midway leaves none of our
+    // state or daemons either
+    for (const id of ids) {
+      spawnSync(RUNTIME, ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore', env: { ...process.env, PROCFUSE_NODE: process.execPath } });
+      spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore' });
+      for (const d of fs.readdirSync(STATE_ROOT).filter((n) => n.endsWith(`-${id}`))) fs.rmSync(path.join(STATE_ROOT, d), { recursive: true, force: true });
+    }
     fs.rmSync(base, { recursive: true, force: true });
   });
 
