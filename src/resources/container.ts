@@ -68,8 +68,24 @@ export function namedContainer(cgPath: string): Container | undefined {
   return build(dirs);
 }
 
-/** The container a view belongs to, or undefined for the host's resources. */
+/** How long a view's cgroup membership is taken as known (ps reads stat for every process). */
+const MEMBERSHIP_MS = 1000;
+const known = new WeakMap<View, { at: number; c: Container | undefined }>();
+
+/**
+ * The container a view belongs to, or undefined for the host's resources. The
+ * membership is remembered for a second; the values are read at every render.
+ */
 export function containerOf(view: View): Container | undefined {
+  const now = Date.now();
+  const k = known.get(view);
+  if (k && now - k.at < MEMBERSHIP_MS) return k.c;
+  const c = findContainer(view);
+  known.set(view, { at: now, c });
+  return c;
+}
+
+function findContainer(view: View): Container | undefined {
   const named = view.mount.options.cgroup;
   if (named !== undefined) return namedContainer(named);
   if (view.isOwn) return undefined;

@@ -19,6 +19,7 @@ import { renderSyscallForReader, renderWchanForReader } from '../files/trace-fil
 import { FILE_ACCESS } from '../policy/file-modes';
 import { processAttr } from '../proc/attrs';
 import { ProcessRef } from '../proc/process-ref';
+import { statOnContainerClock } from '../resources/start-time';
 import { checkPidAccess, checkPidVisible } from '../view/hidepid';
 import { FdDir, NsDir } from './fd-dir';
 import { HostDir } from './host-entry';
@@ -52,7 +53,8 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   limits: host('limits'),
   cgroup: host('cgroup'),
   cmdline: host('cmdline'),
-  stat: host('stat', { render: renderStatForReader }),
+  // On a container's clock when its uptime is (src/resources/start-time.ts).
+  stat: host('stat', { render: (b, ctx, ref) => statOnContainerClock(renderStatForReader(b, ctx, ref), ctx) }),
   statm: host('statm'),
   maps: host('maps', { access: FILE_ACCESS.maps, render: renderMapsForReader, atRead: true, wholeLines: true }),
   mem: file((p) => new MemFile(p)),

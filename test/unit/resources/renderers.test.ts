@@ -179,3 +179,24 @@ describe('loadavg', () => {
     expect(renderLoadavg([FIXED_1, FIXED_1 / 2, 0], 1, 5, 37)).toBe('1.00 0.50 0.00 1/5 37\n');
   });
 });
+
+describe('start times on the container clock', () => {
+  test('field 22 moves back by the init start, never below 0; a comm with spaces and parens is kept', async () => {
+    const { shiftStartTime } = await import('../../../src/resources/start-time');
+    const line = (start: number) => `7 (a) b (c) S 1 7 7 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 ${start} 2592 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n`;
+    expect(shiftStartTime(line(5000), 4000n)).toBe(line(1000));
+    expect(shiftStartTime(line(5000), 6000n)).toBe(line(0));
+    expect(shiftStartTime(line(5000), 0n)).toBe(line(5000));
+  });
+});
+
+describe('-o cgroup=', () => {
+  test('parsed, given back, and refused when relative or with ..', async () => {
+    const { parseProcOptions, formatProcOptions } = await import('../../../src/cli/proc-options');
+    const o = parseProcOptions(['pidns=42,cgroup=/machine/box']);
+    expect(o.cgroup).toBe('/machine/box');
+    expect(parseProcOptions([formatProcOptions(o)])).toEqual(o);
+    expect(() => parseProcOptions(['cgroup=box'])).toThrow(/absolute/);
+    expect(() => parseProcOptions(['cgroup=/a/../b'])).toThrow(/\.\./);
+  });
+});
