@@ -183,15 +183,26 @@ export function readUsage(d: ResourceDir): CpuUsage | undefined {
     const s = parseKeyed(t);
     return { user: (s.get('user_usec') ?? 0) * 1000, system: (s.get('system_usec') ?? 0) * 1000 };
   }
+  const all = read(d, 'cpuacct.usage_percpu');
   const u = read(d, 'cpuacct.usage_percpu_user');
   const s = read(d, 'cpuacct.usage_percpu_sys');
-  if (u !== undefined && s !== undefined) {
-    const user = nums(u);
-    const system = nums(s);
+  if (all !== undefined) {
+    // usage_percpu is the scheduler's exact runtime; the _user/_sys pair is
+    // sampled at ticks (cpuacct_account_field) and runs ahead of it. The exact
+    // time, split in the sampled proportion.
+    const total = nums(all);
+    const tu = u === undefined ? [] : nums(u);
+    const ts = s === undefined ? [] : nums(s);
+    const user = total.map((t, i) => {
+      const a = tu[i] ?? 0;
+      const b = ts[i] ?? 0;
+      return a + b > 0 ? (t * a) / (a + b) : t;
+    });
+    const system = total.map((t, i) => t - user[i]!);
     return { perCpu: { user, system }, user: user.reduce((a, b) => a + b, 0), system: system.reduce((a, b) => a + b, 0) };
   }
-  const all = read(d, 'cpuacct.usage');
-  return all === undefined ? undefined : { user: Number(all.trim()), system: 0 };
+  const sum = read(d, 'cpuacct.usage');
+  return sum === undefined ? undefined : { user: Number(sum.trim()), system: 0 };
 }
 
 const MAX_TASKS = 4096;

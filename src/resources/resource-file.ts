@@ -20,7 +20,12 @@ export const RESOURCE_FILES = new Set(['meminfo', 'cpuinfo', 'stat', 'uptime', '
 
 /** The node for `name` when the request's view is a container's; undefined otherwise. */
 export function resourceEntry(name: string, ctx: RequestContext): Node | undefined {
-  if (!RESOURCE_FILES.has(name) || !containerOf(ctx.view)) return undefined;
+  if (!RESOURCE_FILES.has(name)) return undefined;
+  const c = containerOf(ctx.view);
+  if (!c) return undefined;
+  // The load is sampled from the first look at the container's files on, not
+  // only from the first read of loadavg (the kernel's starts at boot).
+  samplerOf(c, ctx.view.mount.own).read();
   return new ResourceFile(name);
 }
 
