@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 
 import { cgroupSkipReason, makeCgroup, startCgroupSandbox, type Cgroup, type CgroupSandbox, type Limits } from '../helpers/cgroup-sandbox';
-import { canMount, startMount, type Mount } from '../helpers/with-mount';
+import { canMount, CLI, startMount, type Mount } from '../helpers/with-mount';
 
 const T = { timeout: 90_000 };
 const MiB = 1024 * 1024;
@@ -188,5 +188,21 @@ describe.skipIf(skip)('a container sees its cgroup', () => {
     expect(memTotalKb(fs.readFileSync(path.join(m.dir, 'meminfo'), 'latin1'))).toBe(128 * 1024);
     const free = spawnSync('sh', ['-c', `unshare --mount sh -c 'mount --bind ${m.dir} /proc && free -b'`], { encoding: 'utf8' }).stdout;
     expect(free).toMatch(new RegExp(`^Mem:\\s+${128 * MiB}\\s`, 'm'));
+  });
+
+  test('procfuse run --cgroup: the command runs in a new cgroup with the limits, sees them, and the cgroup is gone after', T, () => {
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'run', '--cgroup', `memory=192M,cpus=${ONE_CPU}`, '--', 'sh', '-c', 'free -b; nproc; grep -c ^processor /proc/cpuinfo; grep -c "^cpu[0-9]" /proc/stat; grep memory: /proc/self/cgroup'],
+      { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Mem:\\s+${192 * MiB}\\s`, 'm'));
+    const lines = r.stdout.trim().split('\n');
+    const cgLine = lines.pop()!;
+    expect(lines.slice(-3)).toEqual(['1', '1', '1']);
+    const name = /memory:(\/procfuse-run-[0-9]+)$/.exec(cgLine)?.[1];
+    expect(name, cgLine).toBeDefined();
+    expect(fs.existsSync(`/sys/fs/cgroup/memory${name}`)).toBe(false);
   });
 });

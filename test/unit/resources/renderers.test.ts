@@ -200,3 +200,18 @@ describe('-o cgroup=', () => {
     expect(() => parseProcOptions(['cgroup=/a/../b'])).toThrow(/\.\./);
   });
 });
+
+describe('run --cgroup limits', () => {
+  test('sizes, cpu lists with ":" and fractional CPUs; errors name the part', async () => {
+    const { parseCgroupLimits } = await import('../../../src/resources/cgroup-limits');
+    expect(parseCgroupLimits('memory=256M,cpus=0:2-3,cpu=1.5')).toEqual({ memoryBytes: 256 * MiB, cpus: '0,2-3', cpu: 1.5 });
+    expect(parseCgroupLimits('memory=4096')).toEqual({ memoryBytes: 4096 });
+    expect(() => parseCgroupLimits('memory=0')).toThrow(/memory=0/);
+    expect(() => parseCgroupLimits('cpus=x')).toThrow(/cpus=x/);
+    expect(() => parseCgroupLimits('cpu=-1')).toThrow(/cpu=-1/);
+    expect(() => parseCgroupLimits('swap=1G')).toThrow(/unknown limit/);
+    const { parseRunArgs } = await import('../../../src/cli/args');
+    expect(parseRunArgs(['--cgroup', 'memory=1G', '--', 'true']).cgroup).toEqual({ memoryBytes: 1024 * MiB });
+    expect(() => parseRunArgs(['--cgroup', 'memory=1X', '--', 'true'])).toThrow(/run: --cgroup memory=1X/);
+  });
+});
