@@ -9,6 +9,7 @@ import path from 'node:path';
 
 import type { View } from '../view/view';
 import { ownsCgroup, parseCgroupMounts, parseProcCgroup, type CgroupMounts } from './cgroup-paths';
+import { parseBlkio, parseIoStat, type DeviceIo } from './io';
 import { memStatOf, parseCpuList, parseCpuMax, parseKeyed, parseLimit, quotaCpus, type CgMemory } from './cgroup-values';
 
 export interface ResourceDir {
@@ -25,14 +26,18 @@ export interface Container {
   readonly cpu?: ResourceDir;
   /** usage (cpu.stat, cpuacct.usage_percpu_*) */
   readonly cpuacct?: ResourceDir;
+  /** block I/O (io.stat, blkio.throttle.*) */
+  readonly blkio?: ResourceDir;
+  /** its unified-hierarchy directory, for the *.pressure files (PSI is v2 only) */
+  readonly pressure?: string;
   /** where its tasks are listed */
   readonly tasks: ResourceDir;
 }
 
-type Resource = 'memory' | 'cpuset' | 'cpu' | 'cpuacct';
+type Resource = 'memory' | 'cpuset' | 'cpu' | 'cpuacct' | 'blkio';
 /** The v2 file that says a unified cgroup has the controller enabled. */
-const V2_FILE: Record<Resource, string> = { memory: 'memory.max', cpuset: 'cpuset.cpus.effective', cpu: 'cpu.max', cpuacct: 'cpu.stat' };
-const RESOURCES: Resource[] = ['memory', 'cpuset', 'cpu', 'cpuacct'];
+const V2_FILE: Record<Resource, string> = { memory: 'memory.max', cpuset: 'cpuset.cpus.effective', cpu: 'cpu.max', cpuacct: 'cpu.stat', blkio: 'io.stat' };
+const RESOURCES: Resource[] = ['memory', 'cpuset', 'cpu', 'cpuacct', 'blkio'];
 
 let mounts: CgroupMounts | undefined;
 function cgroupMounts(): CgroupMounts {
@@ -49,11 +54,11 @@ function exists(p: string): boolean {
   }
 }
 
-function build(dirs: Partial<Record<Resource, ResourceDir>>): Container | undefined {
-  const tasks = dirs.cpuacct ?? dirs.cpu ?? dirs.cpuset ?? dirs.memory;
+function build(dirs: Partial<Record<Resource, ResourceDir>>, pressure: string | undefined): Container | undefined {
+  const tasks = dirs.cpuacct ?? dirs.cpu ?? dirs.cpuset ?? dirs.memory ?? dirs.blkio ?? (pressure ? { dir: pressure, v2: true } : undefined);
   if (!tasks) return undefined;
-  const key = RESOURCES.map((r) => dirs[r]?.dir ?? '').join('|');
-  return { key, ...dirs, tasks };
+  const key = [...RESOURCES.map((r) => dirs[r]?.dir ?? ''), pressure ?? ''].join('|');
+  return { key, ...dirs, ...(pressure ? { pressure } : {}), tasks };
 }
 
 /** The cgroup PATH of -o cgroup=, in every hierarchy where it exists. */
@@ -65,7 +70,8 @@ export function namedContainer(cgPath: string): Container | undefined {
     if (v1 && exists(path.join(v1, cgPath))) dirs[r] = { dir: path.join(v1, cgPath), v2: false };
     else if (m.v2 && exists(path.join(m.v2, cgPath, V2_FILE[r]))) dirs[r] = { dir: path.join(m.v2, cgPath), v2: true };
   }
-  return build(dirs);
+  const v2 = m.v2 && path.join(m.v2, cgPath);
+  return build(dirs, v2 && exists(path.join(v2, 'cpu.pressure')) ? v2 : undefined);
 }
 
 /** How long a view's cgroup membership is taken as known (ps reads stat for every process). */
@@ -109,7 +115,12 @@ function findContainer(view: View): Container | undefined {
       if (exists(path.join(d, V2_FILE[r]))) dirs[r] = { dir: d, v2: true };
     }
   }
-  return build(dirs);
+  let pressure: string | undefined;
+  if (m.v2 && init.v2 !== undefined && ownsCgroup(init.v2, daemon.v2)) {
+    const d = path.join(m.v2, init.v2);
+    if (exists(path.join(d, 'cpu.pressure'))) pressure = d;
+  }
+  return build(dirs, pressure);
 }
 
 function read(d: ResourceDir, name: string): string | undefined {
@@ -230,4 +241,20 @@ export function readTasks(d: ResourceDir): number[] {
   };
   walk(d.dir, 0);
   return out;
+}
+
+/** The cgroup's block I/O per device ("MAJ:MIN"), hierarchical. */
+export function readIo(d: ResourceDir): Map<string, DeviceIo> | undefined {
+  if (d.v2) {
+    const t = read(d, 'io.stat');
+    return t === undefined ? undefined : parseIoStat(t);
+  }
+  const bytes = read(d, 'blkio.throttle.io_service_bytes_recursive') ?? read(d, 'blkio.throttle.io_service_bytes');
+  const ios = read(d, 'blkio.throttle.io_serviced_recursive') ?? read(d, 'blkio.throttle.io_serviced');
+  return bytes === undefined || ios === undefined ? undefined : parseBlkio(bytes, ios);
+}
+
+/** A v2 cgroup's `<resource>.pressure` (psi_show's format, as /proc/pressure/<resource>). */
+export function readPressure(dir: string, resource: string): string | undefined {
+  return read({ dir, v2: true }, `${resource}.pressure`);
 }

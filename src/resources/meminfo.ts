@@ -32,9 +32,8 @@ export function renderMeminfo(hostText: string, cg: CgMemory): string {
   const free = total - used;
   const cap = (v: number) => Math.max(0, Math.min(total, v));
   const cached = cap(kb(s.file));
-  const hostSwap = hostKb('SwapTotal');
-  const swapTotal = Math.min(hostSwap, cg.swapLimit === undefined ? hostSwap : kb(cg.swapLimit));
-  const swapFree = Math.max(0, swapTotal - kb(cg.swapUsage));
+  const { totalKb: swapTotal, usedKb: swapUsed } = containerSwap(hostKb('SwapTotal'), cg);
+  const swapFree = swapTotal - swapUsed;
   const ours: Record<string, number> = {
     MemTotal: total,
     MemFree: free,
@@ -81,4 +80,10 @@ export function renderMeminfo(hostText: string, cg: CgMemory): string {
     lines.push(`${`${l.key}:`.padEnd(16)}${String(v).padStart(8)}${l.unit ? ' kB' : ''}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The container's swap in kB: its limit capped at the host's swap, its use capped at that. */
+export function containerSwap(hostSwapTotalKb: number, cg: Pick<CgMemory, 'swapLimit' | 'swapUsage'>): { totalKb: number; usedKb: number } {
+  const totalKb = Math.min(hostSwapTotalKb, cg.swapLimit === undefined ? hostSwapTotalKb : Math.floor(cg.swapLimit / KB));
+  return { totalKb, usedKb: Math.min(totalKb, Math.floor(cg.swapUsage / KB)) };
 }

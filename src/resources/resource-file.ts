@@ -5,28 +5,37 @@
  * these nodes, and a view whose container is gone gets the host's text.
  */
 import { FsError } from '../fuse/errno';
-import { O_ACCMODE, type Attr, type Node, type OpenIntent } from '../fuse/node';
+import { O_ACCMODE, S_IFDIR, S_IFREG, type Attr, type DirEntry, type Node, type OpenIntent } from '../fuse/node';
 import type { RequestContext } from '../fuse/request';
 import type { HostProc } from '../host/host-proc';
 import type { View } from '../view/view';
 import { visibleCpus } from './cgroup-values';
-import { containerOf, readCpuset, readMemory, readQuota, readTasks, readUsage, type Container } from './container';
+import { containerOf, readCpuset, readIo, readMemory, readPressure, readQuota, readTasks, readUsage, type Container } from './container';
 import { renderCpuinfo } from './cpuinfo';
 import { LoadSampler, renderLoadavg } from './loadavg';
-import { renderMeminfo } from './meminfo';
+import { containerSwap, renderMeminfo } from './meminfo';
+import { renderDiskstats, renderSwaps } from './io';
 import { cpuTicks, hostCpuTicks, onlineCpus, renderStat, renderUptime, USER_HZ, withCpuRows, type CpuTimes } from './stat';
 
-export const RESOURCE_FILES = new Set(['meminfo', 'cpuinfo', 'stat', 'uptime', 'loadavg']);
+export const RESOURCE_FILES = new Set(['meminfo', 'cpuinfo', 'stat', 'uptime', 'loadavg', 'swaps', 'diskstats']);
+/** /proc/pressure/<name>: PSI per cgroup (cgroup v2 *.pressure). */
+const PRESSURE = new Set(['cpu', 'memory', 'io', 'irq']);
 
 /** The node for `name` when the request's view is a container's; undefined otherwise. */
 export function resourceEntry(name: string, ctx: RequestContext): Node | undefined {
-  if (!RESOURCE_FILES.has(name)) return undefined;
+  if (!RESOURCE_FILES.has(name) && name !== 'pressure') return undefined;
   const c = containerOf(ctx.view);
   if (!c) return undefined;
+  if (name === 'pressure') return c.pressure ? new PressureDir() : undefined;
   // The load is sampled from the first look at the container's files on, not
   // only from the first read of loadavg (the kernel's starts at boot).
   samplerOf(c, ctx.view.mount.own).read();
   return new ResourceFile(name);
+}
+
+function attrOf(ctx: RequestContext, rel: string[]): Attr {
+  const st = ctx.view.proc.lstat(...rel);
+  return { mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, size: 0, time: st.mtimeMs / 1000 };
 }
 
 class ResourceFile implements Node {
@@ -37,13 +46,64 @@ class ResourceFile implements Node {
   }
 
   getattr(ctx: RequestContext): Attr {
-    const st = ctx.view.proc.lstat(this.name);
-    return { mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid, size: 0, time: st.mtimeMs / 1000 };
+    return attrOf(ctx, [this.name]);
   }
 
   open(_ctx: RequestContext, flags: number): OpenIntent {
     if ((flags & O_ACCMODE) !== 0) throw new FsError('EACCES', `${this.name} is read-only`);
     return { kind: 'render', render: (ctx) => renderResource(this.name, ctx.view) };
+  }
+}
+
+/**
+ * /proc/pressure of a container with a unified-hierarchy cgroup: the same
+ * names as the host's, each its cgroup's <name>.pressure. Writes (PSI
+ * triggers) are refused, as for every host file here.
+ */
+class PressureDir implements Node {
+  readonly key = 'resource:pressure';
+
+  getattr(ctx: RequestContext): Attr {
+    return attrOf(ctx, ['pressure']);
+  }
+
+  lookup(name: string, ctx: RequestContext): Node {
+    if (!PRESSURE.has(name)) throw new FsError('ENOENT');
+    attrOf(ctx, ['pressure', name]); // ENOENT where the host has none (irq without CONFIG_IRQ_TIME_ACCOUNTING)
+    return new PressureFile(name);
+  }
+
+  readdir(ctx: RequestContext): DirEntry[] {
+    const out: DirEntry[] = [
+      { name: '.', type: S_IFDIR, pos: 0 },
+      { name: '..', type: S_IFDIR, pos: 1 },
+    ];
+    ctx.view.proc.readdir('pressure').filter((n) => PRESSURE.has(n)).forEach((name, i) => out.push({ name, type: S_IFREG, pos: 2 + i }));
+    return out;
+  }
+}
+
+class PressureFile implements Node {
+  readonly key: string;
+
+  constructor(private readonly name: string) {
+    this.key = `resource:pressure/${name}`;
+  }
+
+  getattr(ctx: RequestContext): Attr {
+    return attrOf(ctx, ['pressure', this.name]);
+  }
+
+  open(_ctx: RequestContext, flags: number): OpenIntent {
+    if ((flags & O_ACCMODE) !== 0) throw new FsError('EACCES', `pressure/${this.name} is read-only here`);
+    return {
+      kind: 'render',
+      render: (ctx) => {
+        const c = containerOf(ctx.view);
+        const t = c?.pressure && readPressure(c.pressure, this.name);
+        return t === undefined ? ctx.view.proc.readBytes('pressure', this.name) : Buffer.from(t, 'latin1');
+      },
+    };
   }
 }
 
@@ -73,6 +133,17 @@ function renderText(name: string, view: View, c: Container): string | undefined 
         ? cpuTicks({ uptime: up, times }).reduce((a, t) => a + t.idle, 0)
         : Math.min(Math.floor(up * USER_HZ) * cpus.length, hostCpuTicks(hostStat, cpus).reduce((a, r) => a + (r[3] ?? 0), 0));
       return renderUptime(up, idle);
+    }
+    case 'swaps': {
+      const mem = c.memory && readMemory(c.memory);
+      if (!mem) return undefined;
+      const hostSwap = Number(/^SwapTotal:\s+([0-9]+)/m.exec(host('meminfo'))?.[1] ?? 0);
+      const { totalKb, usedKb } = containerSwap(hostSwap, mem);
+      return renderSwaps(host('swaps'), totalKb, usedKb);
+    }
+    case 'diskstats': {
+      const io = c.blkio && readIo(c.blkio);
+      return io ? renderDiskstats(host('diskstats'), io) : undefined;
     }
     case 'loadavg': {
       const t = taskStates(c, view.mount.own);

@@ -8,7 +8,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'cpuset'] as const;
+const CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'cpuset', 'blkio'] as const;
+/** This machine's unified hierarchy (no controllers, but PSI and cpu.stat per cgroup). */
+const UNIFIED = path.join('/sys/fs/cgroup', 'unified');
 const ROOT = '/sys/fs/cgroup';
 
 /** Why cgroup tests cannot run here, or undefined when they can. */
@@ -25,20 +27,23 @@ export interface Limits {
   cpus?: string;
   /** cfs_quota_us, cfs_period_us */
   quota?: [number, number];
+  /** also a cgroup in the unified hierarchy (for the *.pressure files) */
+  unified?: boolean;
 }
 
 export interface Cgroup {
   /** path within every hierarchy, e.g. /procfuse-test-123 */
   path: string;
   procsFiles: string[];
-  dir(controller: (typeof CONTROLLERS)[number]): string;
+  dir(controller: (typeof CONTROLLERS)[number] | 'unified'): string;
   remove(): void;
 }
 
 export function makeCgroup(limits: Limits): Cgroup {
   const name = `/procfuse-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const dir = (c: string) => path.join(ROOT, c, name);
-  for (const c of CONTROLLERS) fs.mkdirSync(dir(c));
+  const all: string[] = [...CONTROLLERS, ...(limits.unified && fs.existsSync(path.join(UNIFIED, 'cgroup.procs')) ? ['unified'] : [])];
+  for (const c of all) fs.mkdirSync(dir(c));
   // A cpuset takes no task before it has CPUs and memory nodes.
   fs.writeFileSync(path.join(dir('cpuset'), 'cpuset.mems'), fs.readFileSync(path.join(ROOT, 'cpuset', 'cpuset.mems')));
   fs.writeFileSync(path.join(dir('cpuset'), 'cpuset.cpus'), limits.cpus ?? fs.readFileSync(path.join(ROOT, 'cpuset', 'cpuset.cpus')));
@@ -49,12 +54,12 @@ export function makeCgroup(limits: Limits): Cgroup {
   }
   return {
     path: name,
-    procsFiles: CONTROLLERS.map((c) => path.join(dir(c), 'cgroup.procs')),
+    procsFiles: all.map((c) => path.join(dir(c), 'cgroup.procs')),
     dir,
     remove() {
       // Whatever is left in them is ours: kill it, then rmdir once they are empty.
       const end = Date.now() + 5000;
-      for (const c of CONTROLLERS) {
+      for (const c of all) {
         for (;;) {
           let pids: string[] = [];
           try {

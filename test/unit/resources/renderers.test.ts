@@ -215,3 +215,26 @@ describe('run --cgroup limits', () => {
     expect(() => parseRunArgs(['--cgroup', 'memory=1X', '--', 'true'])).toThrow(/run: --cgroup memory=1X/);
   });
 });
+
+describe('swaps and diskstats', () => {
+  test('swaps: sizes cut to the container total device by device, use spread the same way', async () => {
+    const { renderSwaps } = await import('../../../src/resources/io');
+    const host = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/vdb                                partition\t1048572\t\t500\t\t-2\n/swapfile                               file\t\t1048572\t\t0\t\t-3\n';
+    const out = renderSwaps(host, 1500000, 600000).split('\n');
+    expect(out[0]).toBe('Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority');
+    expect(out[1]).toMatch(/^\/dev\/vdb\s+partition\t1048572\t\t600000\t\t-2$/);
+    expect(out[2]).toMatch(/^\/swapfile\s+file\t\t451428\t\t0\t\t-3$/);
+    // no swap for the container: the header only, as the kernel prints without swap
+    expect(renderSwaps(host, 0, 0)).toBe(`${out[0]}\n`);
+  });
+  test('diskstats: the host devices, the cgroup counters (v1 blkio and v2 io.stat), sectors of 512 bytes', async () => {
+    const { parseBlkio, parseIoStat, renderDiskstats } = await import('../../../src/resources/io');
+    const host = ' 254       0 vda 124688 14951 5368130 90856 52630 60620 3830344 41915 0 33420 146179 53862 219 1472192 13346 849 60\n   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n';
+    const v1 = parseBlkio('254:0 Read 1048576\n254:0 Write 4096\n254:0 Sync 0\n254:0 Total 1052672\nTotal 1052672\n', '254:0 Read 8\n254:0 Write 1\nTotal 9\n');
+    const lines = renderDiskstats(host, v1).split('\n');
+    expect(lines[0]).toBe(' 254       0 vda 8 0 2048 0 1 0 8 0 0 0 0 0 0 0 0 0 0');
+    expect(lines[1]).toBe('   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0');
+    const v2 = parseIoStat('254:0 rbytes=512 wbytes=1024 rios=1 wios=2 dbytes=2048 dios=1\n');
+    expect(renderDiskstats(host, v2).split('\n')[0]).toBe(' 254       0 vda 1 0 1 0 2 0 2 0 0 0 0 1 0 4 0 0 0');
+  });
+});
