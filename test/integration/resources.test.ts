@@ -193,7 +193,7 @@ describe.skipIf(skip)('a container sees its cgroup', () => {
   test('procfuse run --cgroup: the command runs in a new cgroup with the limits, sees them, and the cgroup is gone after', T, () => {
     const r = spawnSync(
       process.execPath,
-      [CLI, 'run', '--cgroup', `memory=192M,cpus=${ONE_CPU}`, '--', 'sh', '-c', 'free -b; nproc; grep -c ^processor /proc/cpuinfo; grep -c "^cpu[0-9]" /proc/stat; grep memory: /proc/self/cgroup'],
+      [CLI, 'run', '--cgroup', `memory=192M,cpus=${ONE_CPU}`, '--', 'sh', '-c', 'free -b; cut -d" " -f1 /proc/uptime; nproc; grep -c ^processor /proc/cpuinfo; grep -c "^cpu[0-9]" /proc/stat; grep memory: /proc/self/cgroup'],
       { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' },
     );
     expect(r.status, r.stderr).toBe(0);
@@ -201,6 +201,8 @@ describe.skipIf(skip)('a container sees its cgroup', () => {
     const lines = r.stdout.trim().split('\n');
     const cgLine = lines.pop()!;
     expect(lines.slice(-3)).toEqual(['1', '1', '1']);
+    // the sandbox's own pid namespace: its uptime is its init's
+    expect(Number(lines[lines.length - 4])).toBeLessThan(Math.min(60, os.uptime()));
     const name = /memory:(\/procfuse-run-[0-9]+)$/.exec(cgLine)?.[1];
     expect(name, cgLine).toBeDefined();
     expect(fs.existsSync(`/sys/fs/cgroup/memory${name}`)).toBe(false);
