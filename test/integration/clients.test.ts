@@ -355,11 +355,23 @@ describe.skipIf(!canMount())('compatibility matrix: each client prints through t
     const [, port, child] = await readyLine(target);
     let glogCrasher = '';
     if (!glogInstalled() && has('c++')) glogCrasher = buildCxxProgram('glog_crasher', ['glog']);
-    const exempt = fuseMountpoints()
-      .filter((d) => d !== '/proc')
-      .map((d) => `-e ${shellQuote(d)}`)
-      .join(' ');
-    ctx = { pid: target.pid, port, child, name, tmp, crasher: buildCProgram('crasher'), glogCrasher, lsofExempt: exempt };
+    ctx = {
+      pid: target.pid,
+      port,
+      child,
+      name,
+      tmp,
+      crasher: buildCProgram('crasher'),
+      glogCrasher,
+      // Listed at each use: another run's mount listed earlier may be gone by then, and lsof
+      // refuses an -e that is not mounted ("is not a mounted file system").
+      get lsofExempt() {
+        return fuseMountpoints()
+          .filter((d) => d !== '/proc')
+          .map((d) => `-e ${shellQuote(d)}`)
+          .join(' ');
+      },
+    };
     before = snapshot();
   }, 120_000);
 
