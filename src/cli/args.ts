@@ -1,5 +1,6 @@
 /** Command-line parsing and help text for `procfuse` (pure). */
 import path from 'node:path';
+import { parseCgroupLimits, type CgroupLimits } from '../resources/cgroup-limits';
 import { DEFAULT_MOUNT_OPTIONS, parseProcOptions, type ProcMountOptions } from './proc-options';
 
 export const EXIT_OK = 0;
@@ -85,6 +86,10 @@ commands:
                                  caller to root (as unshare -r); other ids are
                                  unmapped (nobody)
       --user UID[:GID]           run the command with these ids
+      --cgroup memory=SIZE,cpus=LIST,cpu=N
+                                 run the sandbox in a new cgroup with these
+                                 limits (cpus: 0-1 or 0:2), shown as its
+                                 meminfo, cpuinfo, stat, uptime, loadavg
       --keep-mount               leave that mount and its daemon running after
                                  the command exits (prints where; stop it with
                                  procfuse unmount)
@@ -153,6 +158,8 @@ export interface RunOptions extends ServeOptions {
   userns: boolean;
   /** --user UID[:GID]: the command's ids */
   user?: { uid: number; gid: number };
+  /** --cgroup: run the sandbox in a new cgroup with these limits, shown as its resources */
+  cgroup?: CgroupLimits;
   command: string[];
 }
 
@@ -160,7 +167,7 @@ export interface RunOptions extends ServeOptions {
  * Parses the options of `mount` (and of `run`, which passes `forRun`); returns
  * them with the positional arguments.
  */
-type RunOnly = Pick<RunOptions, 'keepMount'> & Partial<Pick<RunOptions, 'newPidns' | 'userns' | 'user'>>;
+type RunOnly = Pick<RunOptions, 'keepMount'> & Partial<Pick<RunOptions, 'newPidns' | 'userns' | 'user' | 'cgroup'>>;
 
 /** `--user UID[:GID]` (numeric ids: names mean nothing inside the sandbox's namespaces) */
 function parseUser(v: string): { uid: number; gid: number } {
@@ -264,6 +271,14 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
       case '--lifeline-fd':
         opts.lifelineFd = int(3, 1000);
         break;
+      case '--cgroup':
+        if (!forRun) throw new CliError(`unknown option '${a}' (try procfuse --help)`, EXIT_USAGE);
+        try {
+          opts.cgroup = parseCgroupLimits(value());
+        } catch (e) {
+          throw new CliError(`run: ${(e as Error).message}`, EXIT_USAGE);
+        }
+        break;
       case '--keep-mount':
       case '--no-new-pidns':
       case '--userns':
@@ -285,12 +300,12 @@ function parseServeArgs(args: string[], forRun: boolean): { opts: MountOptions &
 export function parseMountArgs(args: string[]): MountOptions {
   const { opts, positional } = parseServeArgs(args, false);
   if (positional.length !== 1) throw new CliError('usage: procfuse mount <mountpoint> [options]', EXIT_USAGE);
-  const { keepMount: _k, newPidns: _n, userns: _u, user: _user, ...mount } = opts;
+  const { keepMount: _k, newPidns: _n, userns: _u, user: _user, cgroup: _cg, ...mount } = opts;
   return { ...mount, mountpoint: positional[0]! };
 }
 
 export const RUN_USAGE =
-  'usage: procfuse run [--keep-mount] [--no-new-pidns] [--userns] [--user UID[:GID]] [mount options] -- <command> [args...]';
+  'usage: procfuse run [--keep-mount] [--no-new-pidns] [--userns] [--user UID[:GID]] [--cgroup LIMITS] [mount options] -- <command> [args...]';
 
 /** `run [options] -- <command> [args...]`: everything after the first `--` is the command. */
 export function parseRunArgs(args: string[]): RunOptions {

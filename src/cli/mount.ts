@@ -228,7 +228,7 @@ function serve(opts: MountOptions, abs: string): void {
         // Callers arrive as pids of the daemon's own pid namespace (fs/fuse/dev.c).
         own: openOwnProcfs(),
         access: opts.yamaScope === undefined ? {} : { yamaScope: opts.yamaScope as YamaScope },
-        options: { hidepid: opts.proc.hidepid, gid: opts.proc.gid, subsetPid: opts.proc.subsetPid },
+        options: { hidepid: opts.proc.hidepid, gid: opts.proc.gid, subsetPid: opts.proc.subsetPid, cgroup: opts.proc.cgroup },
         ...(faults ? { faults } : {}),
         ...(replay ? { replay } : {}),
       },

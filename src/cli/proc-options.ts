@@ -1,7 +1,9 @@
 /**
  * `-o a,b,c` mount options (pure), with the kernel procfs option names
  * (fs/proc/root.c proc_fs_parameters): pidns=, hidepid=, gid=, subset=pid;
- * plus procfuse's pidns=caller. Options that mount(8) and fstab pass to every
+ * plus procfuse's pidns=caller and cgroup=PATH (the cgroup, relative to each
+ * hierarchy's root, whose resources meminfo, cpuinfo, stat, uptime and
+ * loadavg show). Options that mount(8) and fstab pass to every
  * FUSE helper (rw, nosuid, nodev, noexec, relatime, defaults, auto, nofail, ...)
  * are accepted and change nothing: a procfuse mount is always nosuid/nodev.
  */
@@ -13,6 +15,7 @@ export interface ProcMountOptions {
   hidepid: HidePid;
   gid?: number;
   subsetPid: boolean;
+  cgroup?: string;
 }
 
 export const DEFAULT_MOUNT_OPTIONS: ProcMountOptions = { pidns: { kind: 'default' }, hidepid: 'off', subsetPid: false };
@@ -70,11 +73,17 @@ export function parseProcOptions(values: string[], into: ProcMountOptions = { ..
           if (need() !== 'pid') throw new Error(`-o subset=${v}: only subset=pid exists`);
           out.subsetPid = true;
           break;
+        case 'cgroup': {
+          const p = need();
+          if (!p.startsWith('/') || p.split('/').includes('..') || p.includes(',')) throw new Error(`-o cgroup=${p}: must be an absolute cgroup path without '..'`);
+          out.cgroup = p;
+          break;
+        }
         case 'ro':
           break; // always read-only where it matters: writes through the mount are refused
         default:
           if (IGNORED.has(key) || key === 'fsname' || key === 'subtype') break;
-          throw new Error(`unknown mount option '${opt}' (known: pidns=, hidepid=, gid=, subset=pid)`);
+          throw new Error(`unknown mount option '${opt}' (known: pidns=, hidepid=, gid=, subset=pid, cgroup=)`);
       }
     }
   }
@@ -89,5 +98,6 @@ export function formatProcOptions(o: ProcMountOptions): string {
   if (o.hidepid !== 'off') parts.push(`hidepid=${o.hidepid}`);
   if (o.gid !== undefined) parts.push(`gid=${o.gid}`);
   if (o.subsetPid) parts.push('subset=pid');
+  if (o.cgroup !== undefined) parts.push(`cgroup=${o.cgroup}`);
   return parts.join(',');
 }

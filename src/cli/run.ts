@@ -27,6 +27,7 @@ import { CliError, EXIT_RUN_FAILED, type RunOptions, type ServeOptions } from '.
 import { checkFuseDevice, defaultLogPath, spawnDaemon } from './mount';
 import { exitStatusOf, parseInitReport, sandboxArgv } from './namespace';
 import { abortConnection, fuseConnectionAt, isFuseMount, mountsAt } from './mounts';
+import { makeCgroup, type MadeCgroup } from '../resources/cgroup-limits';
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /**
@@ -49,7 +50,7 @@ const say = (msg: string): void => {
  * `mount -t proc -o pidns=` would give), unless the caller chose a view.
  */
 export function daemonOptions(opts: RunOptions, initPid: number): ServeOptions {
-  const { keepMount: _k, newPidns, userns: _u, user: _user, command: _c, ...serve } = opts;
+  const { keepMount: _k, newPidns, userns: _u, user: _user, command: _c, cgroup: _cg, ...serve } = opts;
   if (!newPidns || serve.proc.pidns.kind !== 'default') return serve;
   return { ...serve, proc: { ...serve.proc, pidns: { kind: 'fixed', ns: `/proc/${initPid}/ns/pid` } } };
 }
@@ -115,6 +116,15 @@ export async function runCommand(opts: RunOptions): Promise<number> {
 
   let daemon: RunDaemon | undefined;
   let keep = false;
+  // --cgroup: a cgroup of the run's own, which the mount shows as the sandbox's resources.
+  let cg: MadeCgroup | undefined;
+  try {
+    if (opts.cgroup) cg = makeCgroup(`procfuse-run-${process.pid}`, opts.cgroup);
+  } catch (e) {
+    for (const sig of FORWARDED_SIGNALS) process.off(sig, onSignal);
+    removeMountpoint(mnt);
+    throw new CliError(`run: ${(e as Error).message}`, EXIT_RUN_FAILED);
+  }
   try {
     sandbox = startSandbox(mnt, opts);
     const initPid = await sandbox.init;
@@ -122,7 +132,20 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       const status = await sandbox.exit;
       throw new CliError(`run: the sandbox failed before its init started (status ${status})`, EXIT_RUN_FAILED);
     }
-    daemon = startDaemon(mnt, daemonOptions(opts, initPid), opts);
+    let serve = daemonOptions(opts, initPid);
+    if (cg) {
+      // The init waits paused for "go": in the cgroup before it starts the
+      // command, everything the sandbox runs is in it.
+      try {
+        for (const f of cg.procsFiles) fs.writeFileSync(f, String(initPid));
+      } catch (e) {
+        sandbox.abort();
+        await sandbox.exit;
+        throw new CliError(`run: cannot put the sandbox in ${cg.path}: ${(e as Error).message}`, EXIT_RUN_FAILED);
+      }
+      serve = { ...serve, proc: { ...serve.proc, cgroup: cg.path } };
+    }
+    daemon = startDaemon(mnt, serve, opts);
     if (!(await daemon.ready)) {
       sandbox.abort();
       await sandbox.exit;
@@ -152,6 +175,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       await daemon?.stop();
       removeMountpoint(mnt);
     }
+    // What the sandbox left running in its cgroup ends with the run (even with
+    // --keep-mount: the cgroup is the run's).
+    cg?.remove();
   }
 }
 

@@ -19,6 +19,7 @@ import { renderSyscallForReader, renderWchanForReader } from '../files/trace-fil
 import { FILE_ACCESS } from '../policy/file-modes';
 import { processAttr } from '../proc/attrs';
 import { ProcessRef } from '../proc/process-ref';
+import { statOnContainerClock } from '../resources/start-time';
 import { checkPidAccess, checkPidVisible } from '../view/hidepid';
 import { FdDir, NsDir } from './fd-dir';
 import { HostDir } from './host-entry';
@@ -52,8 +53,9 @@ const COMMON_ENTRIES: Record<string, EntrySpec> = {
   limits: host('limits'),
   cgroup: host('cgroup'),
   cmdline: host('cmdline'),
-  // do_task_stat decides the masking for the task reading, at each read.
-  stat: host('stat', { render: renderStatForReader, atRead: true }),
+  // do_task_stat decides the masking for the task reading, at each read; start times on a
+  // container's clock when its uptime is (src/resources/start-time.ts).
+  stat: host('stat', { render: (b, ctx, ref) => statOnContainerClock(renderStatForReader(b, ctx, ref), ctx), atRead: true }),
   statm: host('statm'),
   maps: host('maps', { access: FILE_ACCESS.maps, render: renderMapsForReader, atRead: true, wholeLines: true }),
   mem: file((p) => new MemFile(p)),

@@ -11,6 +11,7 @@ import { FsError } from '../fuse/errno';
 import { S_IFDIR, S_IFLNK, S_IFREG, type Attr, type DirEntry, type Node } from '../fuse/node';
 import type { RequestContext } from '../fuse/request';
 import { ProcessRef } from '../proc/process-ref';
+import { resourceEntry } from '../resources/resource-file';
 import { pidListed } from '../view/hidepid';
 import { hostEntry } from './host-entry';
 import { PidDir } from './pid-dir';
@@ -38,7 +39,8 @@ export class RootDir implements Node {
     const n = parsePidName(name);
     if (n === undefined && !/^[0-9]/.test(name)) {
       // subset=pid: nothing but processes, self and thread-self (proc_root_lookup).
-      const other = view.mount.options.subsetPid ? undefined : hostEntry(view.proc, [name]);
+      // A container's own resources (meminfo, stat, ...) before the host's files.
+      const other = view.mount.options.subsetPid ? undefined : (resourceEntry(name, ctx) ?? hostEntry(view.proc, [name]));
       if (other) return other;
     }
     // pid 0 is the idle task: never visible (find_task_by_pid_ns finds nothing).

@@ -23,6 +23,8 @@ export interface ProcOptions {
   gid?: number;
   /** subset=pid: only process directories, self and thread-self (proc_root_readdir) */
   subsetPid: boolean;
+  /** cgroup=PATH: the container whose resources the resource files show (src/resources/) */
+  cgroup?: string;
 }
 
 export const DEFAULT_PROC_OPTIONS: ProcOptions = { hidepid: 'off', subsetPid: false };
