@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 
 import { CLI, canMount, withMount } from '../helpers/with-mount';
 
@@ -20,8 +20,15 @@ function sh(script: string, uid?: number): { out: string; err: string } {
   return { out: r.stdout, err: r.stderr };
 }
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function policyFile(rules: unknown[]): string {
-  const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-policy-')), 'policy.json');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-policy-'));
+  dirs.push(dir);
+  const f = path.join(dir, 'policy.json');
   fs.writeFileSync(f, JSON.stringify({ rules }, null, 2));
   return f;
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterEach, describe, expect, test, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 
 import { accessCommand } from '../../../src/cli/access';
 import { EXIT_UNREADABLE, EXIT_USAGE } from '../../../src/cli/args';
@@ -11,6 +11,7 @@ import { HostProc } from '../../../src/host/host-proc';
 describe('procfuse access: failures say which process and why, with their own exit status', () => {
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'procfuse-access-'));
   afterEach(() => vi.restoreAllMocks());
+  afterAll(() => fs.rmSync(empty, { recursive: true, force: true }));
 
   function capture(args: string[]): { code: number; stderr: string } {
     let stderr = '';
