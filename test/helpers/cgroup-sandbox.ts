@@ -8,6 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { initOf } from './pid-sandbox';
+
 const CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'cpuset', 'blkio'] as const;
 /** This machine's unified hierarchy (no controllers, but PSI and cpu.stat per cgroup). */
 const UNIFIED = path.join('/sys/fs/cgroup', 'unified');
@@ -97,35 +99,11 @@ export interface CgroupSandbox {
   stop(): void;
 }
 
-async function waitFor<T>(f: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export async function startCgroupSandbox(cg: Cgroup, script: string, children = 0): Promise<CgroupSandbox> {
   const env = { ...process.env, CGROUP_PROCS: cg.procsFiles.join(' ') };
   const child: ChildProcess = spawn('sh', ['-c', `${JOIN}; exec unshare --pid --fork --kill-child sh -c "$0"`, script], { stdio: 'ignore', env });
-  const init = await waitFor(() => {
-    try {
-      const c = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
-      return c ? Number(c.split(' ')[0]) : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  await waitFor(() => {
-    try {
-      const c = fs.readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim();
-      return c.split(' ').filter(Boolean).length >= children ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
+  const init = await initOf(child.pid!, children);
   const nsPath = `/proc/${init}/ns/pid`;
   return {
     init,

@@ -17,7 +17,7 @@ export interface PidSandbox {
   stop(): void;
 }
 
-async function waitFor<T>(f: () => T | undefined, ms = 5000): Promise<T> {
+export async function waitFor<T>(f: () => T | undefined, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = f();
@@ -27,17 +27,19 @@ async function waitFor<T>(f: () => T | undefined, ms = 5000): Promise<T> {
   }
 }
 
-export async function startPidSandbox(script: string, children = 0): Promise<PidSandbox> {
-  const unshare: ChildProcess = spawn('unshare', ['--pid', '--fork', '--kill-child', 'sh', '-c', script], { stdio: 'ignore' });
+/**
+ * The namespace init that `parent` (unshare --fork) started, once the init has
+ * started `children` children of its own (the script's background jobs).
+ */
+export async function initOf(parent: number, children: number): Promise<number> {
   const init = await waitFor(() => {
     try {
-      const c = fs.readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim();
+      const c = fs.readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim();
       return c ? Number(c.split(' ')[0]) : undefined;
     } catch {
       return undefined;
     }
   });
-  // Wait until the init has started its own children (the script's background jobs).
   await waitFor(() => {
     try {
       const c = fs.readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim();
@@ -46,6 +48,12 @@ export async function startPidSandbox(script: string, children = 0): Promise<Pid
       return undefined;
     }
   });
+  return init;
+}
+
+export async function startPidSandbox(script: string, children = 0): Promise<PidSandbox> {
+  const unshare: ChildProcess = spawn('unshare', ['--pid', '--fork', '--kill-child', 'sh', '-c', script], { stdio: 'ignore' });
+  const init = await initOf(unshare.pid!, children);
   const nsPath = `/proc/${init}/ns/pid`;
   return {
     init,
