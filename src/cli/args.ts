@@ -1,6 +1,7 @@
 /** Command-line parsing and help text for `procfuse` (pure). */
 import path from 'node:path';
 import { parseCgroupLimits, type CgroupLimits } from '../resources/cgroup-limits';
+import type { SnapshotOptions } from '../snapshot/take';
 import { DEFAULT_MOUNT_OPTIONS, parseProcOptions, type ProcMountOptions } from './proc-options';
 
 export const EXIT_OK = 0;
@@ -326,14 +327,8 @@ export function argsBeforeDoubleDash(args: string[]): string[] {
   return dash < 0 ? args : args.slice(0, dash);
 }
 
-export interface SnapshotArgs {
-  pid: number;
-  out: string;
-  environ: boolean;
-  allMemory: boolean;
-  maxBytes: number;
-  headerBytes: number;
-}
+/** What `procfuse snapshot` takes from its command line: the snapshot's options, its /proc aside. */
+export type SnapshotArgs = Omit<SnapshotOptions, 'proc'>;
 
 export const SNAPSHOT_USAGE =
   'usage: procfuse snapshot <pid> -o <dir> [--environ] [--all-memory] [--max-bytes N] [--header-bytes N]';
